@@ -1,0 +1,132 @@
+"""Writing results so that nothing is half-written: atomic files and folders, and per-folder manifests.
+
+Every file is written to a temporary name beside its target and renamed into place; a folder is built under a
+temporary name and renamed. A folder is complete when its ``MANIFEST.json`` lists every file with its SHA-256
+and each file still matches: a partial or corrupt folder is detected and redone, never read as data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+MANIFEST = "MANIFEST.json"
+
+
+def _fsync_replace(tmp: Path, target: Path) -> None:
+    os.replace(tmp, target)
+    with contextlib.suppress(OSError):
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``target``; renamed onto it when the block ends without error, removed otherwise."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        _fsync_replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(target: str | Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(target: str | Path, text: str) -> None:
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | Path, value: Any) -> None:
+    """JSON with sorted keys and a final newline, so that equal values give equal bytes."""
+    write_text(target, json.dumps(value, indent=2, sort_keys=True, allow_nan=True, default=str) + "\n")
+
+
+def write_frame(target: str | Path, frame: pd.DataFrame) -> None:
+    """A frame as Parquet, CSV or TSV by the target's ending (no index; TSV without quoting)."""
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        if target.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif target.suffix == ".tsv":
+            frame.to_csv(tmp, sep="\t", index=False, quoting=3, lineterminator="\n")
+        elif target.suffix == ".csv":
+            frame.to_csv(tmp, index=False, lineterminator="\n")
+        else:
+            raise ValueError(f"unknown table format: {target.name}")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """A fresh temporary folder beside ``target``; it replaces ``target`` when the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str | Path, info: dict[str, Any] | None = None) -> None:
+    """Mark ``folder`` complete: every file below it (but the manifest) with its SHA-256, plus ``info``."""
+    folder = Path(folder)
+    files = {
+        str(path.relative_to(folder)): sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST and not path.name.startswith(".")
+    }
+    write_json(folder / MANIFEST, {"files": files, **(info or {})})
+
+
+def is_complete(folder: str | Path) -> bool:
+    """True when ``folder`` has a manifest and every file it lists exists with the recorded checksum."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all((folder / name).is_file() and sha256(folder / name) == digest for name, digest in files.items())
+
+
+def remove_stale_temporaries(folder: str | Path) -> None:
+    """Delete the temporary files and folders that an interrupted write left below ``folder``."""
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
