@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,3 +25,173 @@ def main() -> None:
     except InputError as error:
         print(f"promptbias: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+@app.command()
+def run(
+    study_file: Annotated[Path, typer.Argument(help="The study YAML (see configs/quickstart.yaml).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and an estimate; run nothing.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run (or resume) a study: tune, evaluate and probe every unit, then metrics and the report."""
+    from promptbias.config import load_study
+    from promptbias.study import plan_text, run_study
+
+    study = load_study(study_file)
+    if dry_run:
+        typer.echo(plan_text(study))
+        return
+    command = "promptbias " + " ".join(sys.argv[1:])
+    typer.echo(run_study(study, command=command, progress=not quiet))
+
+
+@app.command()
+def tune(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the prompt, its training log and evaluation.")],
+    model: Annotated[str, typer.Option(help="Alias, hub id, local folder or .gguf file.")] = "smollm2-135m",
+    dataset: Annotated[str, typer.Option(help="sst5, tweeteval or semeval2018-voc.")] = "sst5",
+    dataset_path: Annotated[Path | None, typer.Option(help="Folder of the training set's files.")] = None,
+    train_size: Annotated[int | None, typer.Option(help="Train on a stratified sample of this size.")] = None,
+    dev_size: Annotated[int | None, typer.Option(help="Select the prompt on a dev sample of this size.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample, the batches and the demonstrations.")] = 0,
+    virtual_tokens: Annotated[int, typer.Option(help="Number of soft-prompt vectors.")] = 20,
+    epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = 1.0,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-2,
+    batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 16,
+    template: Annotated[str | None, typer.Option(help="Text around the sentence, with {text}.")] = None,
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+) -> None:
+    """Tune a soft prompt alone (a one-unit study without the suite) and save it as a PEFT adapter."""
+    from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
+    from promptbias.stages import tune_stage
+
+    folder = tune_stage(
+        ModelEntry(name=model, dtype=dtype, device=device),  # type: ignore[arg-type]
+        DatasetEntry(name=dataset, path=dataset_path, train_size=train_size, dev_size=dev_size),
+        ProbeEntry(
+            kind="soft_prompt",
+            template=template,
+            num_virtual_tokens=virtual_tokens,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+        ),
+        seed,
+        out,
+    )
+    typer.echo(f"wrote {folder}")
+
+
+@app.command()
+def predict(
+    out: Annotated[Path, typer.Option("--out", help="Predictions file (.parquet; a .tsv twin is written beside).")],
+    model: Annotated[str, typer.Option(help="Alias, hub id, local folder or .gguf file.")] = "smollm2-135m",
+    prompt: Annotated[Path | None, typer.Option(help="A saved soft prompt (the prompt/ folder of tune).")] = None,
+    template: Annotated[str | None, typer.Option(help="A zero-shot template with {text}, instead of --prompt.")] = None,
+    suite: Annotated[str, typer.Option(help="czarnowska, builtin:NAME, or a suite TSV/YAML.")] = "czarnowska",
+    templates_per_category: Annotated[int | None, typer.Option(help="Sample whole templates per category.")] = None,
+    run_id: Annotated[str, typer.Option(help="Run id recorded in the table.")] = "run1",
+    dataset: Annotated[str, typer.Option(help="Training set name recorded in the table.")] = "sst5",
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load a pickled adapter_model.bin.")] = False,
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+) -> None:
+    """Classify a bias suite with a soft prompt or a template; write the predictions table."""
+    from promptbias.stages import predict_stage
+
+    written = predict_stage(
+        model, out, prompt=prompt, template=template, suite=suite, templates_per_category=templates_per_category,
+        run_id=run_id, dataset=dataset, allow_pickle=allow_pickle, dtype=dtype, device=device,
+    )
+    typer.echo(f"wrote {written} ({written.with_suffix('.tsv').name} beside it)")
+
+
+@app.command()
+def metrics(
+    inputs: Annotated[list[Path], typer.Argument(help="Prediction files or results folders.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: new, empty or an earlier metrics one.")],
+    ci: Annotated[str, typer.Option(help="Interval across runs: t, z (the reference's) or bootstrap.")] = "t",
+    groups: Annotated[Path | None, typer.Option(help="YAML file: category -> groups to compare.")] = None,
+    correction: Annotated[str, typer.Option(help="Multiple-testing correction: holm, bh or none.")] = "holm",
+    seed: Annotated[int, typer.Option(help="Seed of the template bootstrap.")] = 0,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples per run.")] = 1000,
+) -> None:
+    """Fairness metrics: group rates, gaps with intervals, flip rates, generalized metrics."""
+    from promptbias.metrics import run_metrics
+
+    result = run_metrics(
+        inputs, out, ci=ci, groups_file=groups, correction=correction, seed=seed, n_boot=n_boot
+    )
+    summary = result.summary
+    typer.echo(
+        f"wrote {out}: {summary['n_runs']} run(s), {summary['n_gaps']} gaps, "
+        f"{summary['n_significant']} significant after {summary['correction']} correction"
+    )
+    shown = 5
+    for message in summary["warnings"][:shown]:
+        typer.echo(f"promptbias: warning: {message}", err=True)
+    if len(summary["warnings"]) > shown:
+        more = len(summary["warnings"]) - shown
+        typer.echo(f"promptbias: warning: {more} more warnings in {out / 'summary.json'}", err=True)
+
+
+@app.command()
+def report(
+    input: Annotated[Path, typer.Argument(help="A results folder of `promptbias run`, or a metrics folder.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder; default: INPUT/report.")] = None,
+) -> None:
+    """The report: one offline HTML page and publication figures (PNG, SVG) for a study's results."""
+    from promptbias.report import build_report
+
+    page = build_report(input, out if out is not None else input / "report")
+    typer.echo(f"wrote {page} (open it in a browser; figures in {page.parent / 'figures'})")
+
+
+suite_app = typer.Typer(
+    no_args_is_help=True,
+    help="Bias suites: build a YAML suite of templates and lexicons, check a suite, list the built-in ones.",
+)
+app.add_typer(suite_app, name="suite")
+
+
+@suite_app.command("build")
+def suite_build(
+    source: Annotated[str, typer.Argument(help="A suite YAML file or builtin:NAME.")],
+    out: Annotated[Path, typer.Option("--out", help="The suite TSV to write.")],
+    seed: Annotated[int | None, typer.Option(help="Seed of the sampling; default: the file's seed.")] = None,
+) -> None:
+    """Fill the templates of a suite file into sentences; write them as a TSV (nothing on error)."""
+    from promptbias.suites import build_suite, write_suite
+
+    suite = build_suite(source, seed=seed)
+    write_suite(suite, out)
+    categories = suite["category"].nunique()
+    noun = "category" if categories == 1 else "categories"
+    typer.echo(f"wrote {out}: {len(suite):,} sentences in {categories} {noun}")
+
+
+@suite_app.command("check")
+def suite_check(
+    source: Annotated[str, typer.Argument(help="czarnowska, builtin:NAME, a suite YAML or a suite TSV.")],
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder; default $PROMPTBIAS_DATA.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with status 1 on warnings.")] = False,
+) -> None:
+    """Sentences per group and class, and warnings: incomplete templates, duplicates, imbalance."""
+    from promptbias.data.suite import load_suite
+    from promptbias.suites import check_suite
+
+    report = check_suite(load_suite(source, data_root=data_dir), source=source)
+    typer.echo(report.render())
+    if strict and report.warnings:
+        raise typer.Exit(1)
+
+
+@suite_app.command("list")
+def suite_list() -> None:
+    """The built-in suites, with their descriptions and files (copy one to start your own)."""
+    from promptbias.suites import builtin_path, list_builtin, load_spec
+
+    for name in list_builtin():
+        path = builtin_path(name)
+        typer.echo(f"{name}\n  {load_spec(path).description}\n  {path}")

@@ -22,7 +22,15 @@ import pandas as pd
 MANIFEST = "MANIFEST.json"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_replace(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` the permissions a plainly created file or folder would have, then rename it onto ``target``."""
+    os.chmod(tmp, (0o777 if tmp.is_dir() else 0o666) & ~_current_umask())
     os.replace(tmp, target)
     with contextlib.suppress(OSError):
         fd = os.open(target.parent, os.O_RDONLY)
@@ -87,7 +95,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         yield tmp
         if target.exists():
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        _fsync_replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

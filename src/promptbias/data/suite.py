@@ -16,6 +16,7 @@ from promptbias.data.files import read_table
 from promptbias.data.location import DATA_ENV_VAR, data_dir
 from promptbias.errors import InputError
 from promptbias.labels import parse_label
+from promptbias.suites import build_suite, is_template_suite
 
 SUITE_COLUMNS = ("label", "category", "group", "text")
 CZARNOWSKA = "czarnowska"
@@ -30,7 +31,10 @@ def czarnowska_path(data_root: str | Path | None = None) -> Path | None:
 
 
 def load_suite(source: str | Path, data_root: str | Path | None = None) -> pd.DataFrame:
-    """A suite by name (``czarnowska``) or path (a TSV in the Czarnowska layout, with or without template_id)."""
+    """A suite by name (``czarnowska``, ``builtin:NAME``) or path: a TSV in the Czarnowska layout (with or
+    without template_id), or a suite YAML file of templates and lexicons (built in memory)."""
+    if is_template_suite(source):
+        return build_suite(source)
     if str(source) == CZARNOWSKA:
         path = czarnowska_path(data_root)
         if path is None:

@@ -1,0 +1,213 @@
+"""The study file (YAML), validated: models x training sets x probes x seeds, the suite, and the settings.
+
+Unknown or mistyped keys are errors. Relative paths resolve against the study file's folder. Every field has
+a default a newcomer can run, so that a study can be as short as a name and a model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from promptbias.data.files import read_text
+from promptbias.errors import InputError
+from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, DEFAULT_TEMPLATE, TuningSettings
+from promptbias.verbalizer import LABEL_WORDS
+
+REFERENCE_TEMPLATE = "Text: {text}\nQuestion: Is the sentiment of the text negative, neutral, or positive?\nAnswer:"
+PLAIN_TEMPLATE = "Review: {text}\nSentiment:"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEntry(_Strict):
+    """A model: an alias (smollm2-135m), a hub id, a local folder or a .gguf file."""
+
+    name: str
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    gpus: float | None = None  # GPUs a unit of this model needs on a cluster; None: estimated from its size
+
+
+class DatasetEntry(_Strict):
+    """A training set (sst5, tweeteval, semeval2018-voc, or files of one's own) and how much of it to use."""
+
+    name: str
+    path: Path | None = None
+    files: dict[Literal["train", "validation", "test"], Path] | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    label_map: dict[str, str | int] | None = None
+    train_size: int | None = Field(default=None, gt=0)
+    dev_size: int | None = Field(default=None, gt=0)
+    test_size: int | None = Field(default=None, gt=0)
+
+
+class ProbeEntry(_Strict):
+    """A probe: the tuned soft prompt, a hand-written zero-shot template, or k-shot demonstrations."""
+
+    kind: Literal["soft_prompt", "zero_shot", "few_shot"]
+    name: str | None = None
+    template: str | None = None
+    # soft prompt
+    num_virtual_tokens: int = Field(default=20, gt=0)
+    init: Literal["text", "labels"] = "text"
+    init_text: str = DEFAULT_INIT_TEXT
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    learning_rate: float = Field(default=1e-2, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    eval_every: int = Field(default=50, gt=0)
+    # few shot
+    shots: int = Field(default=9, gt=0)
+
+    @property
+    def label(self) -> str:
+        """The probe's name in results: ``name`` when given, else its kind."""
+        return self.name or self.kind
+
+    @property
+    def resolved_template(self) -> str:
+        if self.template is not None:
+            return self.template
+        return DEFAULT_TEMPLATE if self.kind == "soft_prompt" else REFERENCE_TEMPLATE
+
+    @property
+    def seeded(self) -> bool:
+        """Whether runs with different seeds differ (a zero-shot probe has nothing random)."""
+        return self.kind != "zero_shot"
+
+    def tuning_settings(self) -> TuningSettings:
+        return TuningSettings(
+            num_virtual_tokens=self.num_virtual_tokens,
+            init=self.init,
+            init_text=self.init_text,
+            epochs=self.epochs,
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            warmup_ratio=self.warmup_ratio,
+            eval_every=self.eval_every,
+        )
+
+    @field_validator("template")
+    @classmethod
+    def _one_slot(cls, value: str | None) -> str | None:
+        if value is not None and value.count("{text}") != 1:
+            raise ValueError("must contain {text} exactly once")
+        return value
+
+
+class SuiteEntry(_Strict):
+    """The bias suite: ``czarnowska``, ``builtin:NAME``, a suite TSV or a suite YAML; optionally a sample."""
+
+    source: str = "czarnowska"
+    fallback: str | None = "builtin:general"  # used when source is czarnowska and the file is not available
+    templates_per_category: int | None = Field(default=None, gt=0)
+    seed: int = 0
+
+
+class MetricsEntry(_Strict):
+    ci: Literal["t", "z", "bootstrap"] = "t"
+    correction: Literal["holm", "bh", "none"] = "holm"
+    groups: Path | None = None
+
+
+class ScoringEntry(_Strict):
+    batch_tokens: int = Field(default=2048, gt=0)
+
+
+class Study(_Strict):
+    """A whole study; ``promptbias run`` expands it into units (model x dataset x probe x seed)."""
+
+    name: str
+    output_dir: Path | None = None
+    data_dir: Path | None = None
+    models: list[ModelEntry] = Field(min_length=1)
+    datasets: list[DatasetEntry] = Field(default_factory=lambda: [DatasetEntry(name="sst5")], min_length=1)
+    probes: list[ProbeEntry] = Field(default_factory=lambda: [ProbeEntry(kind="soft_prompt")], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    suite: SuiteEntry = SuiteEntry()
+    label_words: tuple[str, str, str] = LABEL_WORDS
+    metrics: MetricsEntry = MetricsEntry()
+    scoring: ScoringEntry = ScoringEntry()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Study:
+        for what, names in (
+            ("probes", [p.label for p in self.probes]),
+            ("models", [m.name for m in self.models]),
+            ("datasets", [d.name for d in self.datasets]),
+            ("seeds", [str(s) for s in self.seeds]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{what}: duplicate name {', '.join(duplicates)} (give each a distinct name)")
+        return self
+
+    @property
+    def results_dir(self) -> Path:
+        return self.output_dir if self.output_dir is not None else Path("results") / self.name
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in the study resolve against the study file's folder."""
+
+    def resolve(value: Any) -> Any:
+        return str((base / value).resolve()) if isinstance(value, str) and not Path(value).is_absolute() else value
+
+    raw = dict(raw)
+    for key in ("output_dir", "data_dir"):
+        if key in raw:
+            raw[key] = resolve(raw[key])
+    if isinstance(raw.get("datasets"), list):
+        raw["datasets"] = [_resolve_dataset(entry, resolve) for entry in raw["datasets"]]
+    suite = raw.get("suite")
+    if isinstance(suite, dict) and isinstance(suite.get("source"), str):
+        source = suite["source"]
+        if source.endswith((".tsv", ".yaml", ".yml")) and not source.startswith("builtin:"):
+            raw["suite"] = {**suite, "source": resolve(source)}
+    metrics = raw.get("metrics")
+    if isinstance(metrics, dict) and "groups" in metrics:
+        raw["metrics"] = {**metrics, "groups": resolve(metrics["groups"])}
+    return raw
+
+
+def _resolve_dataset(entry: Any, resolve: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    entry = dict(entry)
+    if "path" in entry:
+        entry["path"] = resolve(entry["path"])
+    if isinstance(entry.get("files"), dict):
+        entry["files"] = {split: resolve(file) for split, file in entry["files"].items()}
+    return entry
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file; InputError (file, field, problem) on anything wrong."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(read_text(path))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise InputError(path, f"{where}not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(raw, dict):
+        raise InputError(path, "expected a mapping of study settings at the top level")
+    try:
+        return Study.model_validate(_resolve_paths(raw, path.parent))
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "study"
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise InputError(path, f"{field}: {message}") from None

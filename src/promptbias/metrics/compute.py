@@ -1,0 +1,188 @@
+"""From a predictions table to every metrics table: per group, gaps, counterfactual, generalized."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from promptbias.errors import InputError
+from promptbias.labels import LABELS
+from promptbias.metrics import counterfactual, diagnostics, gaps, generalized, uncertainty
+from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, group_metrics, metric_frame, template_counts
+from promptbias.metrics.loading import RUN_KEY, normalise_predictions, resolve_groups
+from promptbias.metrics.summary import build_summary
+
+DEFAULT_BOOTSTRAP = 1000
+
+
+@dataclass
+class MetricsResult:
+    """Every output table of the metrics stage, and the summary (what went in, headline figures, warnings)."""
+
+    group_metrics: pd.DataFrame
+    run_gaps: pd.DataFrame
+    gaps: pd.DataFrame
+    overall: pd.DataFrame
+    flip_rates: pd.DataFrame
+    flip_examples: pd.DataFrame
+    generalized_groups: pd.DataFrame
+    generalized_pairs: pd.DataFrame
+    generalized_summary: pd.DataFrame
+    warnings: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables by their file name in the output folder."""
+        return {
+            "group_metrics.csv": self.group_metrics,
+            "run_gaps.csv": self.run_gaps,
+            "gaps.csv": self.gaps,
+            "overall.csv": self.overall,
+            "flip_rates.csv": self.flip_rates,
+            "flip_examples.csv": self.flip_examples,
+            "generalized_groups.csv": self.generalized_groups,
+            "generalized_pairs.csv": self.generalized_pairs,
+            "generalized_summary.csv": self.generalized_summary,
+            "warnings.csv": self.warnings,
+        }
+
+
+def check_options(ci: str, correction: str, n_boot: int = DEFAULT_BOOTSTRAP) -> None:
+    """Reject an unknown interval method or correction, or a bootstrap without resamples."""
+    if ci not in uncertainty.INTERVAL_METHODS:
+        raise InputError(
+            "--ci", f"unknown interval method {ci!r} (expected {', '.join(uncertainty.INTERVAL_METHODS)})"
+        )
+    if correction not in uncertainty.CORRECTIONS:
+        raise InputError(
+            "--correction",
+            f"unknown correction {correction!r} (expected {', '.join(uncertainty.CORRECTIONS)})",
+        )
+    if n_boot < 1:
+        raise InputError("--n-boot", f"needs at least one resample, got {n_boot}")
+
+
+def compute_metrics(
+    predictions: pd.DataFrame,
+    *,
+    ci: str = "t",
+    groups: Mapping[str, Sequence[str]] | None = None,
+    correction: str = "holm",
+    seed: int = 0,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+) -> MetricsResult:
+    """All metrics of ``predictions`` (a frame like ``load_predictions`` returns).
+
+    ``ci``: ``t``, ``z`` or ``bootstrap`` (``n_boot`` template resamples drawn from ``seed``); ``groups``: the
+    groups to compare per category (others: all groups); ``correction``: ``holm``, ``bh`` or ``none`` over
+    every row of the gaps table.
+    """
+    check_options(ci, correction, n_boot)
+    predictions = normalise_predictions(predictions)
+    selected = resolve_groups(predictions, groups)
+    runs = run_table(predictions)
+    counts = template_counts(predictions)
+    compared = counts[_in_selection(counts, selected)].reset_index(drop=True)
+    per_group = group_metrics(counts, runs, selected)
+
+    metrics = gaps.RATE_GAP_METRICS
+    if counts["n_prob"].sum() > 0:
+        metrics = (*metrics, *gaps.PROBABILITY_GAP_METRICS)
+    per_run = gaps.run_gaps(compared, metrics)
+    table = gap_table(
+        per_run, compared, runs, metrics, ci=ci, correction=correction, seed=seed, n_boot=n_boot
+    )
+
+    flips = counterfactual.template_flips(compared)
+    examples = counterfactual.flip_examples(flips, predictions[_in_selection(predictions, selected)])
+    group_totals = compared.groupby(list(GROUP_KEY), sort=True, observed=True)[list(COUNT_COLUMNS)].sum()
+    general = generalized.generalized_metrics(group_totals.reset_index())
+
+    overall = overall_table(counts, runs)
+    warnings = diagnostics.warning_table(per_group, overall)
+    nan_counts = diagnostics.nan_rate_counts(per_group)
+    interval = {
+        "method": ci,
+        "level": uncertainty.LEVEL,
+        "seed": seed,
+        "n_boot": n_boot if ci == "bootstrap" else None,
+    }
+    summary = build_summary(
+        runs=runs,
+        overall=overall,
+        gaps=table,
+        selected=selected,
+        options=interval,
+        correction=correction,
+        metrics=metrics,
+        nan_counts=nan_counts,
+        messages=diagnostics.warning_messages(warnings, nan_counts),
+    )
+    return MetricsResult(
+        group_metrics=per_group,
+        run_gaps=per_run,
+        gaps=table,
+        overall=overall,
+        flip_rates=counterfactual.flip_rates(flips),
+        flip_examples=examples,
+        generalized_groups=general[0],
+        generalized_pairs=general[1],
+        generalized_summary=general[2],
+        warnings=warnings,
+        summary=summary,
+    )
+
+
+def gap_table(
+    per_run: pd.DataFrame,
+    compared: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: tuple[str, ...],
+    *,
+    ci: str,
+    correction: str,
+    seed: int,
+    n_boot: int,
+) -> pd.DataFrame:
+    """``gaps.csv``: per-run gaps across runs, with intervals, p-values adjusted over all rows, significance.
+
+    ``compared`` holds the per-template counts of the compared groups (for the bootstrap).
+    """
+    bootstrap = gaps.bootstrap_gaps(compared, metrics, n_boot, seed) if ci == "bootstrap" else None
+    table = gaps.across_runs(per_run, runs, ci, bootstrap)
+    table["p_adjusted"] = uncertainty.adjust_p_values(table["p_value"].to_numpy(), correction)
+    table["significant"] = table["p_adjusted"] < uncertainty.ALPHA
+    return gaps.order_gaps(table, metrics)
+
+
+def run_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its key, ``num_params``, number of sentences and the file(s) it came from."""
+    table = predictions.groupby(list(RUN_KEY), sort=True).agg(
+        num_params=("num_params", "first"), n_sentences=("y_true", "size")
+    )
+    if "source" in predictions.columns:
+        table["source"] = predictions.groupby(list(RUN_KEY), sort=True)["source"].first()
+    else:
+        table["source"] = ""
+    return table.reset_index()
+
+
+def overall_table(counts: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per run, over all its sentences: n, accuracy, macro-F1 and per class the share predicted, TPR, F1."""
+    frame = metric_frame(counts, list(RUN_KEY))
+    frame = frame.merge(runs[[*RUN_KEY, "num_params"]], on=list(RUN_KEY), how="left")
+    per_class = [f"{label}_{name}" for label in LABELS for name in ("pred_rate", "precision", "TPR", "F1")]
+    return frame[[*RUN_KEY, "num_params", "n", "accuracy", "macro_f1", *per_class]]
+
+
+def _in_selection(frame: pd.DataFrame, selected: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Whether each row's (category, group) is one of the selected groups."""
+    pairs = pd.MultiIndex.from_tuples(
+        [(category, group) for category, names in selected.items() for group in names],
+        names=["category", "group"],
+    )
+    return pd.MultiIndex.from_frame(frame[["category", "group"]]).isin(pairs)

@@ -1,0 +1,77 @@
+"""Writing a metrics folder atomically, and the whole stage as one call (what the CLI and ``run`` use)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from promptbias import store
+from promptbias.errors import InputError
+from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
+from promptbias.metrics.loading import load_predictions, read_groups_file, resolve_groups
+
+SUMMARY_FILE = "summary.json"
+OUTPUT_KIND = "promptbias-metrics"
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """``out_dir`` may be new, empty, or an earlier metrics folder (which is replaced); nothing else."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise InputError(out_dir, "exists and is not a folder")
+    if any(out_dir.iterdir()) and _kind(out_dir) != OUTPUT_KIND:
+        raise InputError(out_dir, "exists and is not a metrics output folder; choose a new or empty folder")
+
+
+def _kind(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / store.MANIFEST).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def write_metrics(result: MetricsResult, out_dir: str | Path, inputs: Sequence[str | Path]) -> None:
+    """Every table of ``result``, ``summary.json`` and a manifest, built beside ``out_dir`` and renamed
+    onto it, so that an interrupted run leaves the old folder (or none), never a half-written one."""
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
+    tables = result.tables()
+    summary = {
+        **result.summary,
+        "inputs": [str(item) for item in inputs],
+        "files": sorted([*tables, SUMMARY_FILE]),
+    }
+    with store.atomic_dir(out_dir) as building:
+        for name, frame in tables.items():
+            store.write_frame(building / name, frame)
+        store.write_json(building / SUMMARY_FILE, summary)
+        store.write_manifest(building, {"kind": OUTPUT_KIND})
+
+
+def run_metrics(
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    ci: str = "t",
+    groups_file: str | Path | None = None,
+    correction: str = "holm",
+    seed: int = 0,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+) -> MetricsResult:
+    """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk."""
+    check_options(ci, correction, n_boot)
+    check_out_dir(out_dir)
+    predictions = load_predictions(inputs)
+    groups = None
+    if groups_file is not None:
+        groups = read_groups_file(groups_file)
+        resolve_groups(predictions, groups, where=groups_file)
+    result = compute_metrics(
+        predictions, ci=ci, groups=groups, correction=correction, seed=seed, n_boot=n_boot
+    )
+    result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
+    write_metrics(result, out_dir, inputs)
+    return result

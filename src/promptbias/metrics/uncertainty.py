@@ -1,0 +1,106 @@
+"""Uncertainty across runs: 95% intervals and p-values for "mean = 0", and corrections for many tests.
+
+Methods, for n values with mean m and sample standard deviation s (ddof = 1), se = s / sqrt(n):
+- ``z``: m +- 1.96 se and a normal p-value (the reference notebooks' interval, reproduced exactly);
+- ``t``: m +- t(0.975, n - 1) se and Student's t p-value with n - 1 degrees of freedom (the default);
+- ``bootstrap``: percentile interval of bootstrap replicates of m, and the two-sided normal p-value of
+  m / sd(replicates).
+With n = 1, ``z`` and ``t`` give NaN. When se = 0 the interval has zero width and p is 1 for m = 0, else 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+
+from promptbias.metrics.group import ratio
+
+INTERVAL_METHODS = ("t", "z", "bootstrap")
+CORRECTIONS = ("holm", "bh", "none")
+Z_95 = 1.96
+LEVEL = 0.95
+ALPHA = 0.05
+
+
+def mean_interval(
+    mean: np.ndarray, sd: np.ndarray, n: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(low, high, p_value)`` for each mean from its runs' standard deviation and count (``t`` or ``z``)."""
+    mean, sd, n = (np.asarray(value, dtype=float) for value in (mean, sd, n))
+    valid = n >= 2
+    se = np.where(valid, sd / np.sqrt(np.where(valid, n, 1.0)), np.nan)
+    if method == "z":
+        critical = np.full(mean.shape, Z_95)
+        tail = scipy.stats.norm.sf
+    elif method == "t":
+        freedom = np.where(valid, n - 1, 1.0)
+        critical = scipy.stats.t.ppf(0.5 + LEVEL / 2, freedom)
+
+        def tail(x: np.ndarray) -> np.ndarray:
+            return scipy.stats.t.sf(x, freedom)
+    else:
+        raise ValueError(f"unknown interval method {method!r}")
+    statistic = np.abs(ratio(mean, se))
+    p_value = np.where(se > 0, 2 * tail(np.where(np.isnan(statistic), 0.0, statistic)), np.nan)
+    p_value = np.where(se == 0, np.where(mean == 0, 1.0, 0.0), p_value)
+    half = critical * se
+    return mean - half, mean + half, np.where(np.isnan(se), np.nan, p_value)
+
+
+def bootstrap_interval(
+    replicates: np.ndarray, observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(low, high, p_value)`` from bootstrap replicates along axis 0 (NaN replicates are left out).
+
+    The interval is the percentile interval. The p-value is the normal approximation with the bootstrap
+    standard error, 2 P(Z > |observed| / sd(replicates)): a share of replicates beyond zero cannot go below
+    about 2 / n_boot, too coarse to survive a correction over hundreds of gaps.
+    """
+    replicates = np.asarray(replicates, dtype=float)
+    count = (~np.isnan(replicates)).sum(axis=0)
+    low = np.full(replicates.shape[1:], np.nan)
+    high = np.full(replicates.shape[1:], np.nan)
+    spread = np.full(replicates.shape[1:], np.nan)
+    usable = count >= 2
+    if usable.any():
+        tail = (1 - LEVEL) / 2 * 100
+        low[usable], high[usable] = np.nanpercentile(replicates[:, usable], [tail, 100 - tail], axis=0)
+        spread[usable] = np.nanstd(replicates[:, usable], axis=0, ddof=1)
+    observed = np.asarray(observed, dtype=float)
+    p_value = 2 * scipy.stats.norm.sf(np.abs(ratio(observed, spread)))
+    p_value = np.where(spread == 0, np.where(observed == 0, 1.0, 0.0), p_value)
+    return low, high, np.where(usable & ~np.isnan(observed), p_value, np.nan)
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: the k-th smallest of m p-values times m - k + 1, monotone, at most 1."""
+    p_values = np.asarray(p_values, dtype=float)
+    order = np.argsort(p_values, kind="stable")
+    m = len(p_values)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p_values[order])
+    result = np.empty(m)
+    result[order] = np.minimum(adjusted, 1.0)
+    return result
+
+
+def adjust_p_values(p_values: np.ndarray, method: str) -> np.ndarray:
+    """Adjusted p-values over all non-NaN entries together (``holm``, ``bh`` or ``none``); NaN stays NaN."""
+    p_values = np.asarray(p_values, dtype=float)
+    present = ~np.isnan(p_values)
+    adjusted = np.full(p_values.shape, np.nan)
+    if not present.any():
+        return adjusted
+    if method == "holm":
+        adjusted[present] = holm(p_values[present])
+    elif method == "bh":
+        adjusted[present] = scipy.stats.false_discovery_control(p_values[present], method="bh")
+    elif method == "none":
+        adjusted[present] = p_values[present]
+    else:
+        raise ValueError(f"unknown correction {method!r}")
+    return adjusted
+
+
+def bootstrap_weights(n_templates: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` resamples of ``n_templates`` templates with replacement, as counts (n_boot x templates)."""
+    return rng.multinomial(n_templates, np.full(n_templates, 1.0 / n_templates), size=n_boot)

@@ -1,0 +1,72 @@
+"""The predictions table: one row per suite sentence, with the class probabilities and the run's metadata.
+
+Written as Parquet (the full table) and as TSV in the column layout of other tools' prediction files
+(``y_true y_pred category group text model run_id dataset num_params``) so that they read it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from promptbias import store
+from promptbias.labels import LABELS
+from promptbias.models import LanguageModel
+from promptbias.probes import Probe
+from promptbias.scoring import score_texts
+from promptbias.verbalizer import Verbalizer
+
+PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
+RUN_COLUMNS = ["model", "dataset", "probe", "run_id", "seed", "num_params"]
+COLUMNS = ["y_true", "y_pred", *PROBABILITY_COLUMNS, "category", "group", "template_id", "text", *RUN_COLUMNS]
+REFERENCE_COLUMNS = ["y_true", "y_pred", "category", "group", "text", "model", "run_id", "dataset", "num_params"]
+
+
+def predictions_table(suite: pd.DataFrame, probabilities: np.ndarray, run: dict[str, object]) -> pd.DataFrame:
+    """The suite with its predicted labels, class probabilities and the run's metadata columns."""
+    table = pd.DataFrame(
+        {
+            "y_true": suite["label"].to_numpy(dtype=np.int64),
+            "y_pred": probabilities.argmax(axis=1).astype(np.int64),
+            **{column: probabilities[:, index] for index, column in enumerate(PROBABILITY_COLUMNS)},
+            "category": suite["category"].to_numpy(),
+            "group": suite["group"].to_numpy(),
+            "template_id": suite["template_id"].to_numpy(),
+            "text": suite["text"].to_numpy(),
+        }
+    )
+    for column in RUN_COLUMNS:
+        table[column] = run[column]
+    return table[COLUMNS]
+
+
+def predict_suite(
+    lm: LanguageModel,
+    verbalizer: Verbalizer,
+    probe: Probe,
+    suite: pd.DataFrame,
+    run: dict[str, object],
+    *,
+    batch_tokens: int = 2048,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Classify every suite sentence with ``probe``; ``run`` gives model, dataset, probe, run_id, seed, num_params."""
+    probabilities = score_texts(
+        lm,
+        verbalizer,
+        probe.template,
+        list(suite["text"]),
+        probe.soft,
+        batch_tokens=batch_tokens,
+        progress=progress,
+        description=f"suite ({probe.name})",
+    )
+    return predictions_table(suite, probabilities, run)
+
+
+def write_predictions(table: pd.DataFrame, folder: Path) -> None:
+    """``predictions.parquet`` and its TSV twin in the reference layout, each written atomically."""
+    store.write_frame(folder / "predictions.tsv", table[REFERENCE_COLUMNS])
+    store.write_frame(folder / "predictions.parquet", table)

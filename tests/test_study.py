@@ -1,0 +1,137 @@
+"""Studies end to end on tiny models: the plan, the results folder, resuming, and SIGKILL at several points."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from promptbias import store
+from promptbias.config import load_study
+from promptbias.study import plan_text, plan_units, run_study
+
+
+def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
+    study = {
+        "name": "tiny",
+        "output_dir": "results",
+        "models": [{"name": str(path), "dtype": "float32", "device": "cpu"} for path in models.values()],
+        "datasets": [{"name": "sst5", "train_size": 48, "dev_size": 16, "test_size": 24}],
+        "probes": [
+            {"kind": "soft_prompt", "num_virtual_tokens": 4, "max_steps": 4, "batch_size": 8, "eval_every": 2},
+            {"kind": "zero_shot", "template": "Review: {text}\nSentiment:"},
+            {"kind": "few_shot", "template": "Review: {text}\nSentiment:", "shots": 3},
+        ],
+        "seeds": [0, 1],
+        "suite": {"source": "czarnowska", "templates_per_category": 1},
+        **overrides,
+    }
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def unit_outputs(results: Path) -> dict[str, bytes]:
+    """The bytes of every unit's predictions and evaluation, by relative path."""
+    files = sorted(results.glob("units/*/predictions.parquet")) + sorted(results.glob("units/*/evaluation.json"))
+    files += sorted(results.glob("units/*/prompt/adapter_model.safetensors"))
+    return {str(path.relative_to(results)): path.read_bytes() for path in files}
+
+
+def test_plan_expands_units_and_zero_shot_runs_once(tiny_models, data_root, tmp_path):
+    study = load_study(write_study(tmp_path, {"llama": tiny_models["llama"]}))
+    units = plan_units(study)
+    assert [(u.probe.label, u.seed) for u in units] == [
+        ("soft_prompt", 0), ("soft_prompt", 1), ("zero_shot", 0), ("few_shot", 0), ("few_shot", 1)
+    ]
+    assert study.results_dir == tmp_path / "results"
+    text = plan_text(study)
+    assert "5 units" in text and "soft_prompt" in text
+
+
+def test_study_end_to_end_then_second_run_does_no_work(tiny_models, data_root, tmp_path):
+    study = load_study(write_study(tmp_path, {"llama": tiny_models["llama"], "gpt2": tiny_models["gpt2"]}))
+    summary = run_study(study, progress=False)
+    results = study.results_dir
+    units = sorted(p.name for p in (results / "units").iterdir())
+    assert len(units) == 10
+    assert all(store.is_complete(results / "units" / unit) for unit in units)
+    accuracy = pd.read_csv(results / "test_accuracy.csv")
+    assert len(accuracy) == 10 and accuracy["test_n"].eq(24).all()
+    comparison = pd.read_csv(results / "probe_comparison.csv")
+    assert set(comparison["probe"]) == {"zero_shot", "few_shot"}
+    assert set(comparison["reference_probe"]) == {"soft_prompt"}
+    assert (results / "report" / "index.html").exists()
+    assert "Test accuracy per run" in summary and "gap" in summary
+
+    before = {path: path.stat().st_mtime_ns for path in results.rglob("*") if path.is_file()}
+    started = time.perf_counter()
+    run_study(study, progress=False)
+    assert time.perf_counter() - started < 10
+    after = {path: path.stat().st_mtime_ns for path in results.rglob("*") if path.is_file()}
+    changed = {path.name for path in before if after.get(path) != before[path]}
+    assert changed <= {"study.json", "environment.json", "command.txt"}
+
+
+def run_until(command: list[str], env: dict[str, str], ready, timeout: float = 240) -> None:
+    """Start ``command``, SIGKILL it as soon as ``ready()`` is true (or when it ends by itself)."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+
+
+def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_models, data_root, tmp_path):
+    models = {"llama": tiny_models["llama"]}
+    probe = {"kind": "soft_prompt", "num_virtual_tokens": 4, "max_steps": 40, "batch_size": 8, "eval_every": 5}
+    overrides = {"probes": [probe, {"kind": "zero_shot"}], "seeds": [0]}
+    clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
+    clean_dir.mkdir()
+    killed_dir.mkdir()
+    command = [str(Path(sys.executable).parent / "promptbias"), "run", "--quiet"]
+    env = {**os.environ, "PROMPTBIAS_DATA": str(data_root)}
+    subprocess.run([*command, str(write_study(clean_dir, models, **overrides))], env=env, check=True,
+                   capture_output=True)
+
+    study_file = write_study(killed_dir, models, **overrides)
+    unit = killed_dir / "results" / "units"
+
+    def soft_unit() -> Path | None:
+        found = sorted(unit.glob("*soft_prompt*")) if unit.exists() else []
+        return found[0] if found else None
+
+    def unit_has(relative: str):
+        return lambda: (found := soft_unit()) is not None and (found / relative).exists()
+
+    kill_points = [
+        unit_has(f"tuning_state/{store.MANIFEST}"),  # mid-tuning, after a checkpoint
+        unit_has(f"prompt/{store.MANIFEST}"),  # the prompt saved, evaluation under way
+        unit_has("evaluation.json"),  # classifying the suite
+        lambda: (killed_dir / "results" / "metrics").exists(),  # metrics or report under way
+    ]
+    for ready in kill_points:
+        run_until([*command, str(study_file)], env, ready)
+    subprocess.run([*command, str(study_file)], env=env, check=True, capture_output=True)
+
+    clean, killed = unit_outputs(clean_dir / "results"), unit_outputs(killed_dir / "results")
+    assert clean.keys() == killed.keys() and len(clean) == 5
+    assert clean == killed
+    for name in ("group_metrics.csv", "gaps.csv"):
+        assert (clean_dir / "results" / "metrics" / name).read_bytes() == (
+            killed_dir / "results" / "metrics" / name
+        ).read_bytes()
+    log = (next((killed_dir / "results" / "units").glob("*soft_prompt*")) / "train_log.jsonl").read_text()
+    steps = [json.loads(line)["step"] for line in log.splitlines()]
+    assert steps == list(range(41))
