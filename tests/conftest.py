@@ -21,20 +21,41 @@ TINY_CONFIGS = {
     # OPT-350m's layout: post-layer-norm, embeddings projected in and out of a smaller width
     "opt": (
         "OPTConfig",
-        {"hidden_size": 32, "num_hidden_layers": 2, "ffn_dim": 64, "num_attention_heads": 4,
-         "word_embed_proj_dim": 16, "do_layer_norm_before": False, "max_position_embeddings": 256},
+        {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "ffn_dim": 64,
+            "num_attention_heads": 4,
+            "word_embed_proj_dim": 16,
+            "do_layer_norm_before": False,
+            "max_position_embeddings": 256,
+        },
     ),
     # Galactica: the OPT class with GeLU and pre-layer-norm
     "galactica": (
         "OPTConfig",
-        {"hidden_size": 32, "num_hidden_layers": 2, "ffn_dim": 64, "num_attention_heads": 4,
-         "word_embed_proj_dim": 32, "do_layer_norm_before": True, "activation_function": "gelu",
-         "max_position_embeddings": 256},
+        {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "ffn_dim": 64,
+            "num_attention_heads": 4,
+            "word_embed_proj_dim": 32,
+            "do_layer_norm_before": True,
+            "activation_function": "gelu",
+            "max_position_embeddings": 256,
+        },
     ),
     "llama": (
         "LlamaConfig",
-        {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-         "num_key_value_heads": 2, "max_position_embeddings": 256, "tie_word_embeddings": False},
+        {
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 256,
+            "tie_word_embeddings": False,
+        },
     ),
     "gpt2": (
         "GPT2Config",

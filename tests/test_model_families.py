@@ -35,8 +35,15 @@ def test_tune_predict_metrics(tiny_models, data_root, tmp_path, architecture):
     assert peft_model.peft_config["default"].num_virtual_tokens == 4
 
     out = tmp_path / "predictions.parquet"
-    predict_stage(model.name, out, prompt=prompt_dir, templates_per_category=1, dtype="float32", device="cpu",
-                  progress=False)
+    predict_stage(
+        model.name,
+        out,
+        prompt=prompt_dir,
+        templates_per_category=1,
+        dtype="float32",
+        device="cpu",
+        progress=False,
+    )
     table = pd.read_parquet(out)
     assert list(table.columns) == COLUMNS
     assert table["category"].nunique() == 8

@@ -24,7 +24,8 @@ SENTENCES = [
 def peft_probabilities(lm, verbalizer, template, soft, texts):
     """The reference computation: PEFT's prompt-tuning model on the whole sequence, full-vocabulary logits."""
     peft_model = get_peft_model(
-        lm.model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=soft.shape[0], token_dim=soft.shape[1])
+        lm.model,
+        PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=soft.shape[0], token_dim=soft.shape[1]),
     )
     with torch.no_grad():
         peft_model.prompt_encoder["default"].embedding.weight.copy_(soft)

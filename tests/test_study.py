@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from promptbias import store
@@ -26,7 +25,13 @@ def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
         "models": [{"name": str(path), "dtype": "float32", "device": "cpu"} for path in models.values()],
         "datasets": [{"name": "sst5", "train_size": 48, "dev_size": 16, "test_size": 24}],
         "probes": [
-            {"kind": "soft_prompt", "num_virtual_tokens": 4, "max_steps": 4, "batch_size": 8, "eval_every": 2},
+            {
+                "kind": "soft_prompt",
+                "num_virtual_tokens": 4,
+                "max_steps": 4,
+                "batch_size": 8,
+                "eval_every": 2,
+            },
             {"kind": "zero_shot", "template": "Review: {text}\nSentiment:"},
             {"kind": "few_shot", "template": "Review: {text}\nSentiment:", "shots": 3},
         ],
@@ -41,7 +46,9 @@ def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
 
 def unit_outputs(results: Path) -> dict[str, bytes]:
     """The bytes of every unit's predictions and evaluation, by relative path."""
-    files = sorted(results.glob("units/*/predictions.parquet")) + sorted(results.glob("units/*/evaluation.json"))
+    files = sorted(results.glob("units/*/predictions.parquet")) + sorted(
+        results.glob("units/*/evaluation.json")
+    )
     files += sorted(results.glob("units/*/prompt/adapter_model.safetensors"))
     return {str(path.relative_to(results)): path.read_bytes() for path in files}
 
@@ -50,7 +57,11 @@ def test_plan_expands_units_and_zero_shot_runs_once(tiny_models, data_root, tmp_
     study = load_study(write_study(tmp_path, {"llama": tiny_models["llama"]}))
     units = plan_units(study)
     assert [(u.probe.label, u.seed) for u in units] == [
-        ("soft_prompt", 0), ("soft_prompt", 1), ("zero_shot", 0), ("few_shot", 0), ("few_shot", 1)
+        ("soft_prompt", 0),
+        ("soft_prompt", 1),
+        ("zero_shot", 0),
+        ("few_shot", 0),
+        ("few_shot", 1),
     ]
     assert study.results_dir == tmp_path / "results"
     text = plan_text(study)
@@ -95,15 +106,22 @@ def run_until(command: list[str], env: dict[str, str], ready, timeout: float = 2
 
 def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_models, data_root, tmp_path):
     models = {"llama": tiny_models["llama"]}
-    probe = {"kind": "soft_prompt", "num_virtual_tokens": 4, "max_steps": 40, "batch_size": 8, "eval_every": 5}
+    probe = {
+        "kind": "soft_prompt",
+        "num_virtual_tokens": 4,
+        "max_steps": 40,
+        "batch_size": 8,
+        "eval_every": 5,
+    }
     overrides = {"probes": [probe, {"kind": "zero_shot"}], "seeds": [0]}
     clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
     clean_dir.mkdir()
     killed_dir.mkdir()
     command = [str(Path(sys.executable).parent / "promptbias"), "run", "--quiet"]
     env = {**os.environ, "PROMPTBIAS_DATA": str(data_root)}
-    subprocess.run([*command, str(write_study(clean_dir, models, **overrides))], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*command, str(write_study(clean_dir, models, **overrides))], env=env, check=True, capture_output=True
+    )
 
     study_file = write_study(killed_dir, models, **overrides)
     unit = killed_dir / "results" / "units"

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from promptbias.errors import InputError
+
+if TYPE_CHECKING:
+    from promptbias.resources import WorkerSettings
+    from promptbias.study import Executor
+
+T = TypeVar("T")
 
 app = typer.Typer(
     add_completion=False,
@@ -27,73 +35,196 @@ def main() -> None:
         sys.exit(2)
 
 
+class ExecutorName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 @app.command()
 def run(
     study_file: Annotated[Path, typer.Argument(help="The study YAML (see configs/quickstart.yaml).")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and an estimate; run nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and an estimate; run nothing.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    executor: Annotated[
+        ExecutorName,
+        typer.Option(help="local: one unit after another here; ray: the units spread over a Ray cluster."),
+    ] = ExecutorName.local,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray: address of an existing cluster (default $RAY_ADDRESS, else a local one)."),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Ray: tries after a unit's first failure before it is reported.")
+    ] = 2,
+    cpus_per_worker: Annotated[
+        float, typer.Option(min=0, help="Ray: CPUs of each model's worker (its torch threads on a CPU).")
+    ] = 1.0,
+    gpu_memory: Annotated[
+        float, typer.Option(min=1, help="Ray: GB of one GPU, to size the GPUs a model needs.")
+    ] = 80.0,
+    workers_per_model: Annotated[
+        int, typer.Option(min=1, help="Ray: workers sharing a model's units, each loading the model once.")
+    ] = 1,
 ) -> None:
     """Run (or resume) a study: tune, evaluate and probe every unit, then metrics and the report."""
     from promptbias.config import load_study
-    from promptbias.study import plan_text, run_study
+    from promptbias.resources import WorkerSettings
+    from promptbias.study import IncompleteStudy, plan_text, run_study, run_units
 
     study = load_study(study_file)
+    worker = WorkerSettings(cpus_per_worker, gpu_memory, workers_per_model)
     if dry_run:
-        typer.echo(plan_text(study))
+        typer.echo(plan_text(study, worker if executor == ExecutorName.ray else None))
         return
     command = "promptbias " + " ".join(sys.argv[1:])
-    typer.echo(run_study(study, command=command, progress=not quiet))
+    chosen = ray_executor(address, retries, worker) if executor == ExecutorName.ray else run_units
+    try:
+        summary = run_study(study, command=command, progress=not quiet, executor=chosen)
+    except IncompleteStudy as incomplete:
+        typer.echo(incomplete.summary)
+        raise typer.Exit(1) from None
+    typer.echo(summary)
+
+
+def ray_executor(address: str | None, retries: int, worker: WorkerSettings) -> Executor:
+    """``run_ray`` with these settings; one clear error when Ray is not installed."""
+    try:
+        from promptbias.cluster import RaySettings, run_ray
+    except ImportError as error:
+        if error.name != "ray":
+            raise
+        raise InputError(
+            "--executor ray", "Ray is not installed: pip install 'promptbias[cluster]'"
+        ) from None
+    return partial(run_ray, settings=RaySettings(address, retries, worker))
 
 
 @app.command()
 def tune(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the prompt, its training log and evaluation.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the prompt, its training log and evaluation.")
+    ],
     model: Annotated[str, typer.Option(help="Alias, hub id, local folder or .gguf file.")] = "smollm2-135m",
     dataset: Annotated[str, typer.Option(help="sst5, tweeteval or semeval2018-voc.")] = "sst5",
     dataset_path: Annotated[Path | None, typer.Option(help="Folder of the training set's files.")] = None,
     train_size: Annotated[int | None, typer.Option(help="Train on a stratified sample of this size.")] = None,
-    dev_size: Annotated[int | None, typer.Option(help="Select the prompt on a dev sample of this size.")] = None,
+    dev_size: Annotated[
+        int | None, typer.Option(help="Select the prompt on a dev sample of this size.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the batches and the demonstrations.")] = 0,
     virtual_tokens: Annotated[int, typer.Option(help="Number of soft-prompt vectors.")] = 20,
     epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = 1.0,
     learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-2,
     batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 16,
     template: Annotated[str | None, typer.Option(help="Text around the sentence, with {text}.")] = None,
+    test_size: Annotated[int | None, typer.Option(help="Evaluate on a sample of the test split.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many steps (overrides epochs).")
+    ] = None,
+    eval_every: Annotated[int, typer.Option(help="Steps between dev evaluations and checkpoints.")] = 50,
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Run Python code from the model's repository.")
+    ] = False,
 ) -> None:
     """Tune a soft prompt alone (a one-unit study without the suite) and save it as a PEFT adapter."""
     from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
     from promptbias.stages import tune_stage
 
-    folder = tune_stage(
-        ModelEntry(name=model, dtype=dtype, device=device),  # type: ignore[arg-type]
-        DatasetEntry(name=dataset, path=dataset_path, train_size=train_size, dev_size=dev_size),
-        ProbeEntry(
-            kind="soft_prompt",
-            template=template,
-            num_virtual_tokens=virtual_tokens,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-        ),
-        seed,
-        out,
+    model_entry = _entry(
+        ModelEntry,
+        {"name": "--model"},
+        name=model,
+        dtype=dtype,
+        device=device,
+        trust_remote_code=trust_remote_code,
     )
+    dataset_entry = _entry(
+        DatasetEntry,
+        {"name": "--dataset", "path": "--dataset-path"},
+        name=dataset,
+        path=dataset_path,
+        train_size=train_size,
+        dev_size=dev_size,
+        test_size=test_size,
+    )
+    probe_entry = _entry(
+        ProbeEntry,
+        {"num_virtual_tokens": "--virtual-tokens"},
+        kind="soft_prompt",
+        template=template,
+        num_virtual_tokens=virtual_tokens,
+        epochs=epochs,
+        max_steps=max_steps,
+        eval_every=eval_every,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+    )
+    folder = tune_stage(model_entry, dataset_entry, probe_entry, seed, out)
     typer.echo(f"wrote {folder}")
+
+
+def _entry(entry_type: type[T], options: dict[str, str], **values: object) -> T:
+    """A study entry made of command-line values; a bad value is an InputError that names its option."""
+    from pydantic import ValidationError
+
+    try:
+        return entry_type(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        raise InputError(options.get(field, "--" + field.replace("_", "-")), first["msg"]) from None
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Option(help="Alias, hub id, local folder or .gguf file.")] = "smollm2-135m",
+    sentences: Annotated[int, typer.Option(help="Suite sentences to classify with each method.")] = 2000,
+    device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda[:N].")] = "auto",
+    dtype: Annotated[
+        str, typer.Option(help="dtype of the project's path: auto, float32, bfloat16.")
+    ] = "auto",
+    train_steps: Annotated[int, typer.Option(help="Timed training steps of each kind (batch 16).")] = 8,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of the table.")
+    ] = False,
+) -> None:
+    """Speed of the reference method, the naive PEFT forward and the project's path, side by side."""
+    import json
+
+    from promptbias.bench import bench_text, run_bench
+
+    result = run_bench(model, sentences, device=device, dtype=dtype, train_steps=train_steps)
+    typer.echo(json.dumps(result.as_dict()) if as_json else bench_text(result))
 
 
 @app.command()
 def predict(
-    out: Annotated[Path, typer.Option("--out", help="Predictions file (.parquet; a .tsv twin is written beside).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Predictions file (.parquet; a .tsv twin is written beside).")
+    ],
     model: Annotated[str, typer.Option(help="Alias, hub id, local folder or .gguf file.")] = "smollm2-135m",
-    prompt: Annotated[Path | None, typer.Option(help="A saved soft prompt (the prompt/ folder of tune).")] = None,
-    template: Annotated[str | None, typer.Option(help="A zero-shot template with {text}, instead of --prompt.")] = None,
+    prompt: Annotated[
+        Path | None, typer.Option(help="A saved soft prompt (the prompt/ folder of tune).")
+    ] = None,
+    template: Annotated[
+        str | None, typer.Option(help="A zero-shot template with {text}, instead of --prompt.")
+    ] = None,
     suite: Annotated[str, typer.Option(help="czarnowska, builtin:NAME, or a suite TSV/YAML.")] = "czarnowska",
-    templates_per_category: Annotated[int | None, typer.Option(help="Sample whole templates per category.")] = None,
+    templates_per_category: Annotated[
+        int | None, typer.Option(help="Sample whole templates per category.")
+    ] = None,
     run_id: Annotated[str, typer.Option(help="Run id recorded in the table.")] = "run1",
     dataset: Annotated[str, typer.Option(help="Training set name recorded in the table.")] = "sst5",
-    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load a pickled adapter_model.bin.")] = False,
+    allow_pickle: Annotated[
+        bool, typer.Option("--allow-pickle", help="Load a pickled adapter_model.bin.")
+    ] = False,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Run Python code from the model's repository.")
+    ] = False,
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
 ) -> None:
@@ -101,8 +232,18 @@ def predict(
     from promptbias.stages import predict_stage
 
     written = predict_stage(
-        model, out, prompt=prompt, template=template, suite=suite, templates_per_category=templates_per_category,
-        run_id=run_id, dataset=dataset, allow_pickle=allow_pickle, dtype=dtype, device=device,
+        model,
+        out,
+        prompt=prompt,
+        template=template,
+        suite=suite,
+        templates_per_category=templates_per_category,
+        run_id=run_id,
+        dataset=dataset,
+        allow_pickle=allow_pickle,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        device=device,
     )
     typer.echo(f"wrote {written} ({written.with_suffix('.tsv').name} beside it)")
 

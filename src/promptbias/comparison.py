@@ -15,15 +15,26 @@ def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: 
     Empty when the study has a single probe or the reference probe is absent.
     """
     columns = [
-        "model", "dataset", "probe", "reference_probe", "test_accuracy",
-        "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
+        "model",
+        "dataset",
+        "probe",
+        "reference_probe",
+        "test_accuracy",
+        "category",
+        "group",
+        "metric",
+        "gap_mean",
+        "reference_gap_mean",
+        "gap_change",
     ]
     reference = gaps[gaps["probe"] == reference_probe]
     others = gaps[gaps["probe"] != reference_probe]
     if reference.empty or others.empty:
         return pd.DataFrame(columns=columns)
     merged = others.merge(
-        reference[[*KEYS, "gap_mean"]].rename(columns={"gap_mean": "reference_gap_mean"}), on=KEYS, how="inner"
+        reference[[*KEYS, "gap_mean"]].rename(columns={"gap_mean": "reference_gap_mean"}),
+        on=KEYS,
+        how="inner",
     )
     merged["reference_probe"] = reference_probe
     merged["gap_change"] = merged["gap_mean"] - merged["reference_gap_mean"]

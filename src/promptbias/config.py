@@ -17,7 +17,9 @@ from promptbias.errors import InputError
 from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, DEFAULT_TEMPLATE, TuningSettings
 from promptbias.verbalizer import LABEL_WORDS
 
-REFERENCE_TEMPLATE = "Text: {text}\nQuestion: Is the sentiment of the text negative, neutral, or positive?\nAnswer:"
+REFERENCE_TEMPLATE = (
+    "Text: {text}\nQuestion: Is the sentiment of the text negative, neutral, or positive?\nAnswer:"
+)
 PLAIN_TEMPLATE = "Review: {text}\nSentiment:"
 
 
@@ -32,7 +34,9 @@ class ModelEntry(_Strict):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
     trust_remote_code: bool = False
-    gpus: float | None = None  # GPUs a unit of this model needs on a cluster; None: estimated from its size
+    gpus: float | None = Field(default=None, ge=0)  # GPUs a unit needs on a cluster; None: from its size
+    # spread the model over every visible accelerator (accelerate); the Ray executor sets auto for 2+ GPUs
+    device_map: Literal["auto", "balanced", "balanced_low_0", "sequential"] | None = None
 
 
 class DatasetEntry(_Strict):
@@ -151,7 +155,9 @@ class Study(_Strict):
         ):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
-                raise ValueError(f"{what}: duplicate name {', '.join(duplicates)} (give each a distinct name)")
+                raise ValueError(
+                    f"{what}: duplicate name {', '.join(duplicates)} (give each a distinct name)"
+                )
         return self
 
     @property
@@ -163,7 +169,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative paths in the study resolve against the study file's folder."""
 
     def resolve(value: Any) -> Any:
-        return str((base / value).resolve()) if isinstance(value, str) and not Path(value).is_absolute() else value
+        return (
+            str((base / value).resolve())
+            if isinstance(value, str) and not Path(value).is_absolute()
+            else value
+        )
 
     raw = dict(raw)
     for key in ("output_dir", "data_dir"):

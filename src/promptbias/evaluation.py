@@ -12,7 +12,7 @@ def classification_summary(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     """Accuracy, macro-F1 (over the three labels, 0 for a class never predicted nor present), confusion, n."""
     y_pred = probabilities.argmax(axis=1)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=LABEL_IDS, average="macro", zero_division=0)),
         "confusion": confusion_matrix(y_true, y_pred, labels=LABEL_IDS).tolist(),

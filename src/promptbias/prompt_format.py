@@ -67,7 +67,9 @@ def tokens_after(tokenizer: PreTrainedTokenizerBase, anchor: str, texts: list[st
     return rows
 
 
-def sentence_rows(tokenizer: PreTrainedTokenizerBase, template: PromptTemplate, texts: list[str]) -> list[list[int]]:
+def sentence_rows(
+    tokenizer: PreTrainedTokenizerBase, template: PromptTemplate, texts: list[str]
+) -> list[list[int]]:
     """One row of token ids per sentence: the gap after the prefix, the sentence, and the text after it."""
     gap = template.before[len(template.prefix_text) :]
     return tokens_after(tokenizer, template.anchor, [gap + text + template.after for text in texts])
@@ -79,7 +81,9 @@ def fit_rows(rows: list[list[int]], limit: int, keep_tail: int) -> tuple[list[li
     Returns the rows and how many were cut.
     """
     if limit <= keep_tail:
-        raise InputError("template", f"the prompt leaves no room for a sentence ({limit} tokens of context left)")
+        raise InputError(
+            "template", f"the prompt leaves no room for a sentence ({limit} tokens of context left)"
+        )
     fitted, cut = [], 0
     for row in rows:
         if len(row) > limit:

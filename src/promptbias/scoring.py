@@ -28,6 +28,9 @@ from promptbias.verbalizer import Verbalizer
 
 DEFAULT_BATCH_TOKENS = 2048
 DEFAULT_MAX_ROWS = 128
+# Each row of a batch gets its own copy of the prompt's key/value cache (transformers concatenates the new
+# keys onto it), so a long prompt (k-shot demonstrations) gets fewer rows: rows x prompt length stays below this.
+PREFIX_COPY_TOKENS = 16384
 
 
 @dataclass
@@ -68,7 +71,9 @@ def _cache_for_batch(lm: LanguageModel, prefix: Prefix, batch: int) -> DynamicCa
     return DynamicCache(ddp_cache_data=expanded, config=lm.model.config)
 
 
-def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids ``[B, L]`` and each row's length ``[B]``."""
     width = max(len(row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -83,18 +88,23 @@ def hidden_at(lm: LanguageModel, prefix: Prefix, ids: torch.Tensor, positions: t
     cache = _cache_for_batch(lm, prefix, ids.shape[0])
     output = lm.model.base_model(input_ids=ids, cache=cache, use_cache=cache is not None)
     hidden = output.last_hidden_state
-    index = positions[..., None].expand(-1, -1, hidden.shape[-1])
+    index = positions[..., None].expand(-1, -1, hidden.shape[-1]).to(hidden.device)  # last layer's device
     return hidden.gather(1, index)
 
 
 def project(lm: LanguageModel, hidden: torch.Tensor, token_ids: Sequence[int] | None = None) -> torch.Tensor:
     """Output logits of ``hidden`` for ``token_ids`` only (all of the vocabulary when None), in float32."""
     head = lm.model.get_output_embeddings()
-    weight = head.weight if token_ids is None else head.weight[list(token_ids)]
-    logits = hidden @ weight.T
-    if getattr(head, "bias", None) is not None:
-        logits = logits + (head.bias if token_ids is None else head.bias[list(token_ids)])
-    logits = logits.float()
+    hidden = hidden.to(head.weight.device)  # under a device_map the head may sit elsewhere
+    bias = getattr(head, "bias", None)
+    if token_ids is None:
+        logits = (hidden @ head.weight.T).float()
+    else:  # three rows: cheap enough to multiply in float32, which keeps the class scores' last bits
+        logits = hidden.float() @ head.weight[list(token_ids)].float().T
+        bias = None if bias is None else bias[list(token_ids)]
+    if bias is not None:
+        logits = logits + bias.float()
+    logits = logits.to(lm.device)
     cap = getattr(lm.model.config.get_text_config(), "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
@@ -141,7 +151,11 @@ def length_batches(lengths: Sequence[int], batch_tokens: int, max_rows: int) -> 
 
 
 def encode_texts(
-    lm: LanguageModel, verbalizer: Verbalizer, template: PromptTemplate, texts: Sequence[str], prefix_length: int
+    lm: LanguageModel,
+    verbalizer: Verbalizer,
+    template: PromptTemplate,
+    texts: Sequence[str],
+    prefix_length: int,
 ) -> list[list[int]]:
     """Token rows of ``texts`` under ``template``, cut (with a warning) to fit the model's context."""
     rows = sentence_rows(lm.tokenizer, template, list(texts))
@@ -179,7 +193,8 @@ def score_texts(
         prefix = build_prefix(lm, soft, ids)
         rows = encode_texts(lm, verbalizer, template, list(unique), prefix.length)
         probabilities = np.zeros((len(rows), 3), dtype=np.float32)
-        batches = length_batches([len(row) for row in rows], batch_tokens, max_rows)
+        rows_for_prefix = max(8, PREFIX_COPY_TOKENS // max(prefix.length, 1))
+        batches = length_batches([len(row) for row in rows], batch_tokens, min(max_rows, rows_for_prefix))
         with tqdm(total=len(rows), desc=description, unit="sent", disable=not progress, leave=False) as bar:
             for batch in batches:
                 scores = class_scores(lm, verbalizer, prefix, [rows[index] for index in batch])

@@ -10,6 +10,7 @@ from promptbias.data.suite import load_suite, sample_templates
 from promptbias.errors import InputError
 from promptbias.models import load_model
 from promptbias.predictions import REFERENCE_COLUMNS, predict_suite
+from promptbias.preflight import TUNE_FILE, check_tune, tune_settings
 from promptbias.probes import Probe
 from promptbias.probes.manual import zero_shot_probe
 from promptbias.probes.soft_prompt import load_soft_prompt
@@ -19,20 +20,40 @@ from promptbias.verbalizer import LABEL_WORDS, build_verbalizer
 
 
 def tune_stage(
-    model: ModelEntry, dataset: DatasetEntry, probe: ProbeEntry, seed: int, out: Path, *, progress: bool = True
+    model: ModelEntry,
+    dataset: DatasetEntry,
+    probe: ProbeEntry,
+    seed: int,
+    out: Path,
+    *,
+    progress: bool = True,
 ) -> Path:
-    """Tune a soft prompt into ``out/prompt`` (resuming an interrupted run) and evaluate it on the test split."""
+    """Tune a soft prompt into ``out/prompt`` (resuming an interrupted run) and evaluate it on the test split.
+
+    Every input is checked before anything is written. ``out`` gets ``tune.json`` (the settings) first and a
+    manifest last; a complete ``out`` is left as it is, and a damaged file in it is made again.
+    """
+    if probe.kind != "soft_prompt":
+        raise InputError("probe", f"tune tunes a soft prompt, not a {probe.kind} probe")
     splits = split_loader(None)
-    splits(dataset, "train")  # fail on bad data before the model loads
-    lm = load_model(model.name, dtype=model.dtype, device=model.device, trust_remote_code=model.trust_remote_code)
+    check_tune(model, dataset, probe, seed, out, splits)
+    if store.is_complete(out):
+        return out / "prompt"
+    lm = load_model(
+        model.name, dtype=model.dtype, device=model.device, trust_remote_code=model.trust_remote_code
+    )
     verbalizer = build_verbalizer(lm.tokenizer)
     unit = Unit(model, dataset, probe, seed)
     out.mkdir(parents=True, exist_ok=True)
     store.remove_stale_temporaries(out)
+    store.discard_damaged(out)
+    if not (out / TUNE_FILE).exists():
+        store.write_json(out / TUNE_FILE, tune_settings(model, dataset, probe, seed))
     tuned = build_probe(lm, verbalizer, unit, splits, out, progress)
     if not (out / "evaluation.json").exists():
         evaluation = evaluate_probe(lm, verbalizer, tuned, unit, splits, out, DEFAULT_BATCH_TOKENS, progress)
         store.write_json(out / "evaluation.json", evaluation)
+    store.write_manifest(out)
     return out / "prompt"
 
 
@@ -47,15 +68,24 @@ def predict_stage(
     run_id: str = "run1",
     dataset: str = "sst5",
     allow_pickle: bool = False,
+    trust_remote_code: bool = False,
     dtype: str = "auto",
     device: str = "auto",
     progress: bool = True,
 ) -> Path:
-    """Classify ``suite`` with a saved soft prompt or a zero-shot template; write ``out`` (.parquet) and its .tsv."""
+    """Classify ``suite`` with a saved soft prompt or a zero-shot template; write ``out`` (.parquet) and its .tsv.
+
+    Both files are written at the end, each atomically; a rerun after an interruption writes them afresh.
+    """
     if (prompt is None) == (template is None):
         raise InputError("predict", "give exactly one of --prompt (a saved soft prompt) and --template")
     if out.suffix != ".parquet":
         raise InputError(out, "the predictions file must end in .parquet (a .tsv twin is written beside it)")
+    for path in (out, out.with_suffix(".tsv")):
+        if path.is_dir():
+            raise InputError(path, "is a folder, expected a file name")
+    if templates_per_category is not None and templates_per_category < 1:
+        raise InputError("--templates-per-category", f"must be 1 or more, got {templates_per_category}")
     saved = load_soft_prompt(prompt, allow_pickle=allow_pickle) if prompt is not None else None
     probe: Probe = (
         Probe("soft_prompt", "soft_prompt", saved.template, saved.prompt)
@@ -63,7 +93,13 @@ def predict_stage(
         else zero_shot_probe("zero_shot", template or "")
     )
     table_suite = sample_templates(load_suite(suite), templates_per_category, 0)
-    lm = load_model(model, dtype=dtype, device=device)
+    lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    if saved is not None and saved.prompt.shape[1] != lm.hidden_size:
+        raise InputError(
+            prompt,
+            f"the prompt's vectors have {saved.prompt.shape[1]} dimensions and the model's embeddings "
+            f"{lm.hidden_size}: it was tuned for another model",
+        )
     verbalizer = build_verbalizer(lm.tokenizer, saved.label_words if saved is not None else LABEL_WORDS)
     run = {
         "model": model,
@@ -74,6 +110,8 @@ def predict_stage(
         "num_params": lm.num_params,
     }
     table = predict_suite(lm, verbalizer, probe, table_suite, run, progress=progress)
+    for path in (out, out.with_suffix(".tsv")):
+        store.remove_interrupted(path)
     store.write_frame(out.with_suffix(".tsv"), table[REFERENCE_COLUMNS])
     store.write_frame(out, table)
     return out

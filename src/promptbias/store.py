@@ -93,12 +93,22 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        _fsync_replace(tmp, target)
+        _replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` onto ``target``. An existing ``target`` is first renamed aside, then deleted: a kill at
+    any point leaves the old folder, the new one, or neither (with temporaries), never a half-deleted one."""
+    if not target.exists():
+        _fsync_replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old.tmp", dir=target.parent))
+    os.replace(target, old)
+    _fsync_replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256(path: str | Path) -> str:
@@ -120,20 +130,64 @@ def write_manifest(folder: str | Path, info: dict[str, Any] | None = None) -> No
     write_json(folder / MANIFEST, {"files": files, **(info or {})})
 
 
+def _listed_files(folder: Path) -> dict[str, str] | None:
+    """The manifest's file -> SHA-256 table; None when there is no readable manifest or it names a file
+    outside ``folder``."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, dict) or not all(_inside(name) for name in files):
+        return None
+    return files
+
+
+def _inside(name: object) -> bool:
+    return isinstance(name, str) and not Path(name).is_absolute() and ".." not in Path(name).parts
+
+
+def _damaged(folder: Path, files: dict[str, str]) -> list[str]:
+    return [
+        name
+        for name, digest in files.items()
+        if not (folder / name).is_file() or sha256(folder / name) != digest
+    ]
+
+
 def is_complete(folder: str | Path) -> bool:
     """True when ``folder`` has a manifest and every file it lists exists with the recorded checksum."""
+    files = _listed_files(Path(folder))
+    return files is not None and not _damaged(Path(folder), files)
+
+
+def discard_damaged(folder: str | Path) -> list[str]:
+    """Delete the files of ``folder`` that are missing or differ from its manifest, and then the manifest, so
+    that they are made again instead of being read as data; returns their names. A sound folder is unchanged."""
     folder = Path(folder)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return all((folder / name).is_file() and sha256(folder / name) == digest for name, digest in files.items())
+    if not (folder / MANIFEST).exists():
+        return []
+    files = _listed_files(folder)
+    damaged = [MANIFEST] if files is None else _damaged(folder, files)
+    for name in damaged:
+        (folder / name).unlink(missing_ok=True)
+    if damaged:
+        (folder / MANIFEST).unlink(missing_ok=True)
+    return damaged
 
 
 def remove_stale_temporaries(folder: str | Path) -> None:
     """Delete the temporary files and folders that an interrupted write left below ``folder``."""
     for path in Path(folder).rglob(".*.tmp"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def remove_interrupted(target: str | Path) -> None:
+    """Delete the temporaries that interrupted atomic writes of ``target`` left beside it."""
+    target = Path(target)
+    for path in target.parent.glob(f".{target.name}.*.tmp"):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:

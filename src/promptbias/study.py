@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -20,16 +20,19 @@ import pandas as pd
 
 from promptbias import store
 from promptbias.comparison import compare_probes, largest_changes
-from promptbias.config import Study
+from promptbias.config import ModelEntry, Study
 from promptbias.data.suite import CZARNOWSKA, czarnowska_path, load_suite, sample_templates
-from promptbias.unit import Unit, run_unit, split_loader
+from promptbias.models import LanguageModel
+from promptbias.preflight import check_study
+from promptbias.resources import WorkerSettings, gpu_minutes, memory_budget, model_gpus, model_size_b
+from promptbias.unit import SplitLoader, Unit, is_done, run_unit, split_loader
+from promptbias.verbalizer import Verbalizer
 
 # Sentences per second on a 2-core AVX512-BF16 CPU for a 135M-parameter model (measured with promptbias bench);
 # used, scaled by model size, for the --dry-run estimate only.
 REFERENCE_SCORE_RATE = 180.0
 REFERENCE_TRAIN_RATE = 25.0
 REFERENCE_PARAMS_B = 0.135
-KNOWN_SIZES_B = {"smollm2-135m": 0.135}
 
 
 def plan_units(study: Study) -> list[Unit]:
@@ -52,17 +55,6 @@ def resolve_suite(study: Study) -> tuple[pd.DataFrame, str]:
     return sample_templates(suite, study.suite.templates_per_category, study.suite.seed), source
 
 
-def model_size_b(name: str) -> float | None:
-    """A model's size in billions of parameters, from the alias table or its name (opt-1.3b, galactica-125m)."""
-    if name in KNOWN_SIZES_B:
-        return KNOWN_SIZES_B[name]
-    match = re.search(r"(\d+(?:\.\d+)?)([mMbB])(?![a-zA-Z])", Path(name).name)
-    if match is None:
-        return None
-    value = float(match.group(1))
-    return value / 1000 if match.group(2).lower() == "m" else value
-
-
 @dataclass(frozen=True)
 class UnitEstimate:
     unit_id: str
@@ -71,7 +63,9 @@ class UnitEstimate:
     minutes_on_cpu: float | None
 
 
-def estimate_unit(unit: Unit, suite_size: int, test_size: int, dev_size: int, train_size: int) -> UnitEstimate:
+def estimate_unit(
+    unit: Unit, suite_size: int, test_size: int, dev_size: int, train_size: int
+) -> UnitEstimate:
     """Sentences trained on and scored by ``unit``, and a rough 2-core CPU time when the size is known."""
     probe = unit.probe
     trained = 0
@@ -89,23 +83,24 @@ def estimate_unit(unit: Unit, suite_size: int, test_size: int, dev_size: int, tr
     return UnitEstimate(unit.unit_id, trained, scored, minutes)
 
 
-def plan_text(study: Study) -> str:
-    """The plan of ``--dry-run``: every unit with the sentences it trains on and scores, and a rough time."""
+def plan_text(study: Study, cluster: WorkerSettings | None = None) -> str:
+    """The plan of ``--dry-run``: every unit with the sentences it trains on and scores, and a rough time;
+    with ``cluster``, also what each unit's worker asks the cluster for and its memory budget."""
     suite, source = resolve_suite(study)
     units = plan_units(study)
     rows = []
     for unit in units:
         sizes = _split_sizes(unit)
         estimate = estimate_unit(unit, len(suite), *sizes)
-        rows.append(
-            {
-                "unit": estimate.unit_id,
-                "trains_on": estimate.train_sentences,
-                "scores": estimate.scored_sentences,
-                "cpu_minutes": estimate.minutes_on_cpu,
-                "done": store.is_complete(study.results_dir / "units" / unit.unit_id),
-            }
-        )
+        row = {
+            "unit": estimate.unit_id,
+            "trains_on": estimate.train_sentences,
+            "scores": estimate.scored_sentences,
+            "cpu_minutes": estimate.minutes_on_cpu,
+        }
+        if cluster is not None:
+            row.update(cluster_columns(study, unit, estimate, cluster))
+        rows.append({**row, "done": is_done(study.results_dir / "units" / unit.unit_id, unit, study)})
     table = pd.DataFrame(rows)
     known = table["cpu_minutes"].dropna()
     lines = [
@@ -117,7 +112,43 @@ def plan_text(study: Study) -> str:
         f"about {known.sum():.0f} minutes on a 2-core CPU for the units of known size "
         "(GPUs are 20-100x faster)",
     ]
+    if cluster is not None:
+        lines.append(cluster_footer(study, table.assign(model=[u.model.name for u in units]), cluster))
     return "\n".join(lines)
+
+
+def cluster_columns(
+    study: Study, unit: Unit, estimate: UnitEstimate, cluster: WorkerSettings
+) -> dict[str, float | None]:
+    """What the unit's worker asks for (GPUs, CPUs), the unit's memory budget (GiB) and a GPU time."""
+    size = model_size_b(unit.model.name)
+    batch_tokens = study.scoring.batch_tokens
+    known = size is not None
+    return {
+        "gpus": model_gpus(unit.model, study.probes, batch_tokens, cluster.gpu_memory_gb),
+        "cpus": cluster.cpus,
+        "memory_gb": round(memory_budget(size, unit.probe, unit.model.dtype, batch_tokens).total_gb, 1)
+        if known
+        else None,
+        "gpu_minutes": round(gpu_minutes(size, estimate.train_sentences, estimate.scored_sentences), 1)
+        if known
+        else None,
+    }
+
+
+def cluster_footer(study: Study, table: pd.DataFrame, cluster: WorkerSettings) -> str:
+    """The workers and the GPUs they hold at once; for the units of known size, the wall-clock time (the
+    slowest model's units over its workers) and the GPU-hours held (each unit's time x its worker's GPUs)."""
+    per_model = table.groupby("model", sort=False).agg(minutes=("gpu_minutes", "sum"), gpus=("gpus", "first"))
+    wall = per_model["minutes"] / cluster.per_model
+    held = (per_model["minutes"] * per_model["gpus"]).sum() / 60
+    workers = len(per_model) * cluster.per_model
+    return (
+        f"Ray: {workers} workers ({cluster.per_model} per model) holding "
+        f"{per_model['gpus'].sum() * cluster.per_model:g} GPUs at once ({cluster.gpu_memory_gb:g} GB each); "
+        f"about {wall.max() / 60:.1f} h wall-clock (slowest: {wall.idxmax()}) and {held:.0f} GPU-hours "
+        "for the units of known size (an estimate from FLOPs at 30% of an A100's bf16 peak; see docs/cluster.md)"
+    )
 
 
 def _split_sizes(unit: Unit) -> tuple[int, int, int]:
@@ -138,25 +169,88 @@ def environment() -> dict[str, str]:
     return {"python": sys.version.split()[0], "platform": platform.platform(), **versions}
 
 
-def run_units(study: Study, suite: pd.DataFrame, progress: bool = True) -> list[Unit]:
-    """Run every unit not complete yet, loading each model once; returns the plan."""
+def pending_units(study: Study) -> list[Unit]:
+    """The units of the plan whose folders are not complete yet."""
+    units_dir = study.results_dir / "units"
+    return [unit for unit in plan_units(study) if not is_done(units_dir / unit.unit_id, unit, study)]
+
+
+@dataclass
+class LoadedModel:
+    """What the units of one model share: the model, its verbalizer and the training-set reader."""
+
+    lm: LanguageModel
+    verbalizer: Verbalizer
+    splits: SplitLoader
+
+
+def load_for_units(study: Study, model: ModelEntry) -> LoadedModel:
+    """Load ``model`` once for the units of ``study`` that use it."""
     from promptbias.models import load_model
     from promptbias.verbalizer import build_verbalizer
 
-    units = plan_units(study)
-    splits = split_loader(study.data_dir)
-    units_dir = study.results_dir / "units"
-    for model in study.models:
-        pending = [u for u in units if u.model == model and not store.is_complete(units_dir / u.unit_id)]
-        if not pending:
-            continue
-        lm = load_model(model.name, dtype=model.dtype, device=model.device, trust_remote_code=model.trust_remote_code)
-        verbalizer = build_verbalizer(lm.tokenizer, study.label_words)
-        for index, unit in enumerate(pending, start=1):
-            if progress:
-                print(f"[{index}/{len(pending)}] {unit.unit_id}", file=sys.stderr, flush=True)
-            run_unit(lm, verbalizer, unit, study, suite, splits, units_dir / unit.unit_id, progress=progress)
-    return units
+    lm = load_model(
+        model.name,
+        dtype=model.dtype,
+        device=model.device,
+        trust_remote_code=model.trust_remote_code,
+        device_map=model.device_map,
+    )
+    return LoadedModel(lm, build_verbalizer(lm.tokenizer, study.label_words), split_loader(study.data_dir))
+
+
+def run_model_units(
+    study: Study,
+    units: list[Unit],
+    suite: pd.DataFrame,
+    progress: bool = True,
+    loaded: LoadedModel | None = None,
+) -> None:
+    """Run ``units``, all of one model, loading that model once (or using ``loaded``); what every executor calls."""
+    if not units:
+        return
+    model = units[0].model
+    if any(unit.model != model for unit in units):
+        raise ValueError("run_model_units takes the units of one model")
+    loaded = loaded or load_for_units(study, model)
+    for index, unit in enumerate(units, start=1):
+        if progress:
+            print(f"[{index}/{len(units)}] {unit.unit_id}", file=sys.stderr, flush=True)
+        folder = study.results_dir / "units" / unit.unit_id
+        run_unit(loaded.lm, loaded.verbalizer, unit, study, suite, loaded.splits, folder, progress=progress)
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    """How a unit ended under an executor: done, or failed with the error's first line."""
+
+    unit_id: str
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+# An executor runs the pending units, grouped by model, and says how each ended.
+Executor = Callable[[Study, list[list[Unit]], pd.DataFrame, bool], list[UnitOutcome]]
+
+
+def group_by_model(units: Sequence[Unit]) -> list[list[Unit]]:
+    """``units`` grouped by model, in the order the models first appear, so that each is loaded once."""
+    groups: dict[ModelEntry, list[Unit]] = {}
+    for unit in units:
+        groups.setdefault(unit.model, []).append(unit)
+    return list(groups.values())
+
+
+def run_units(
+    study: Study, groups: list[list[Unit]], suite: pd.DataFrame, progress: bool = True
+) -> list[UnitOutcome]:
+    """The local executor: model by model, in this process; the first error stops the run."""
+    for units in groups:
+        run_model_units(study, units, suite, progress)
+    return [UnitOutcome(unit.unit_id) for units in groups for unit in units]
 
 
 def units_fingerprint(folder: Path, units: list[Unit]) -> str:
@@ -171,7 +265,9 @@ def test_accuracy_table(folder: Path, units: list[Unit]) -> pd.DataFrame:
     """Test accuracy and macro-F1 of every unit."""
     rows = []
     for unit in units:
-        evaluation = json.loads((folder / "units" / unit.unit_id / "evaluation.json").read_text(encoding="utf-8"))
+        evaluation = json.loads(
+            (folder / "units" / unit.unit_id / "evaluation.json").read_text(encoding="utf-8")
+        )
         rows.append(
             {
                 "model": unit.model.name,
@@ -193,23 +289,30 @@ def finish_study(study: Study, units: list[Unit], suite_source: str) -> None:
     from promptbias.report import build_report
 
     folder = study.results_dir
-    fingerprint = units_fingerprint(folder, units)
+    state = {"units": units_fingerprint(folder, units), "metrics": study.metrics.model_dump(mode="json")}
     done = folder / "finished.json"
-    if done.exists() and json.loads(done.read_text(encoding="utf-8")).get("units") == fingerprint:
-        if store.is_complete(folder / "metrics") and (folder / "report" / "index.html").exists():
-            return
+    finished = done.exists() and json.loads(done.read_text(encoding="utf-8")) == {
+        **state,
+        "suite": suite_source,
+    }
+    if finished and store.is_complete(folder / "metrics") and (folder / "report" / "index.html").exists():
+        return
     accuracy = test_accuracy_table(folder, units)
     store.write_frame(folder / "test_accuracy.csv", accuracy)
     groups = str(study.metrics.groups) if study.metrics.groups else None
     result = run_metrics(
-        [folder], folder / "metrics", ci=study.metrics.ci, groups_file=groups, correction=study.metrics.correction
+        [folder / "units" / unit.unit_id for unit in sorted(units, key=lambda u: u.unit_id)],
+        folder / "metrics",
+        ci=study.metrics.ci,
+        groups_file=groups,
+        correction=study.metrics.correction,
     )
     reference = next((p.label for p in study.probes if p.kind == "soft_prompt"), study.probes[0].label)
     comparison = compare_probes(result.gaps, accuracy, reference)
     if not comparison.empty:
         store.write_frame(folder / "probe_comparison.csv", comparison)
     build_report(folder, folder / "report")
-    store.write_json(done, {"units": fingerprint, "suite": suite_source})
+    store.write_json(done, {**state, "suite": suite_source})
 
 
 def write_study_files(study: Study, command: str) -> None:
@@ -219,11 +322,17 @@ def write_study_files(study: Study, command: str) -> None:
     store.write_text(folder / "command.txt", command + "\n")
 
 
-def summary_text(study: Study, units: list[Unit]) -> str:
-    """What a user reads at the end: where the results are, test accuracy per run, the largest gaps."""
+def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
+    """What a user reads at the end: where the results are, test accuracy per run, the largest gaps, and the
+    units that failed (left out of all of it)."""
     folder = study.results_dir
     accuracy = pd.read_csv(folder / "test_accuracy.csv")
-    lines = [f"Results: {folder}", f"Report:  {folder / 'report' / 'index.html'}", "", "Test accuracy per run:"]
+    lines = [
+        f"Results: {folder}",
+        f"Report:  {folder / 'report' / 'index.html'}",
+        "",
+        "Test accuracy per run:",
+    ]
     lines.append(accuracy.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     gaps = pd.read_csv(folder / "metrics" / "gaps.csv")
     significant = gaps[gaps["significant"].astype(bool)]
@@ -237,15 +346,69 @@ def summary_text(study: Study, units: list[Unit]) -> str:
     if comparison_file.exists():
         changes = largest_changes(pd.read_csv(comparison_file), 5)
         lines += ["", "Largest changes of a gap between a hand-written probe and the soft prompt:"]
-        columns = ["model", "probe", "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change"]
+        columns = [
+            "model",
+            "probe",
+            "category",
+            "group",
+            "metric",
+            "gap_mean",
+            "reference_gap_mean",
+            "gap_change",
+        ]
         lines.append(changes[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+    if failed:
+        lines += ["", failures_text(failed)]
     return "\n".join(lines)
 
 
-def run_study(study: Study, *, command: str = "promptbias run", progress: bool = True) -> str:
-    """Run (or resume) the whole study and return the summary text."""
+def failures_text(failed: Sequence[UnitOutcome]) -> str:
+    """The failed units with their errors, and how to retry them."""
+    lines = [
+        f"Failed units ({len(failed)}), left out of the results; run the same command again to retry them:"
+    ]
+    lines += [f"  {outcome.unit_id}: {outcome.error}" for outcome in failed]
+    return "\n".join(lines)
+
+
+class IncompleteStudy(Exception):
+    """Units failed after their retries: ``summary`` covers the complete units and names the failed ones."""
+
+    def __init__(self, summary: str, failed: list[UnitOutcome]) -> None:
+        super().__init__(f"{len(failed)} unit(s) failed")
+        self.summary = summary
+        self.failed = failed
+
+
+def run_study(
+    study: Study,
+    *,
+    command: str = "promptbias run",
+    progress: bool = True,
+    executor: Executor = run_units,
+) -> str:
+    """Run (or resume) the whole study with ``executor`` and return the summary text.
+
+    When units fail, the metrics, comparison and report still cover the complete ones, and IncompleteStudy
+    carries that summary with the failed units named.
+    """
     suite, source = resolve_suite(study)
+    check_study(study, suite, pending_units(study))  # bad input: one InputError, nothing written
     write_study_files(study, command)
-    units = run_units(study, suite, progress)
-    finish_study(study, units, source)
-    return summary_text(study, units)
+    outcomes = executor(study, group_by_model(pending_units(study)), suite, progress)
+    errors = {outcome.unit_id: outcome.error for outcome in outcomes if outcome.failed}
+    units_dir = study.results_dir / "units"
+    complete: list[Unit] = []
+    failed: list[UnitOutcome] = []
+    for unit in plan_units(study):
+        if is_done(units_dir / unit.unit_id, unit, study):
+            complete.append(unit)
+        else:
+            failed.append(UnitOutcome(unit.unit_id, errors.get(unit.unit_id, "not complete after the run")))
+    if not complete:
+        raise IncompleteStudy(failures_text(failed), failed)
+    finish_study(study, complete, source)
+    summary = summary_text(study, failed)
+    if failed:
+        raise IncompleteStudy(summary, failed)
+    return summary

@@ -54,7 +54,7 @@ class Unit:
     def fingerprint(self, study: Study) -> str:
         """A hash of everything that determines this unit's results."""
         described = {
-            "model": self.model.model_dump(mode="json", exclude={"gpus"}),
+            "model": self.model.model_dump(mode="json", exclude={"gpus", "device_map"}),
             "dataset": self.dataset.model_dump(mode="json"),
             "probe": self.probe.model_dump(mode="json"),
             "seed": self.seed,
@@ -68,8 +68,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", Path(text).name if text.endswith(".gguf") else text).strip("-")
 
 
+def is_done(folder: Path, unit: Unit, study: Study) -> bool:
+    """Complete (every file matches its manifest) and made with the unit's current settings."""
+    if not store.is_complete(folder):
+        return False
+    try:
+        recorded = json.loads((folder / "unit.json").read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return recorded == unit.fingerprint(study)
+
+
 def prepare_folder(folder: Path, unit: Unit, study: Study, lm: LanguageModel) -> None:
-    """Clear a folder left by different settings, drop temporaries of an interrupted run, describe the unit."""
+    """Clear a folder left by different settings, drop temporaries of an interrupted run and damaged files,
+    describe the unit."""
     described = folder / "unit.json"
     fingerprint = unit.fingerprint(study)
     if described.exists():
@@ -81,6 +93,7 @@ def prepare_folder(folder: Path, unit: Unit, study: Study, lm: LanguageModel) ->
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     store.remove_stale_temporaries(folder)
+    store.discard_damaged(folder)  # a file changed since the manifest was written is made again
     store.write_json(
         described,
         {
@@ -112,10 +125,14 @@ def build_probe(
         return zero_shot_probe(entry.label, entry.resolved_template)
     train = subsample(splits(unit.dataset, "train"), unit.dataset.train_size, unit.seed)
     if entry.kind == "few_shot":
-        return few_shot_probe(entry.label, entry.resolved_template, train, entry.shots, unit.seed, verbalizer.words)
+        return few_shot_probe(
+            entry.label, entry.resolved_template, train, entry.shots, unit.seed, verbalizer.words
+        )
     template = PromptTemplate.parse(entry.resolved_template)
     prompt_dir = folder / "prompt"
     if not store.is_complete(prompt_dir):
+        for derived in ("evaluation.json", "predictions.parquet", "predictions.tsv"):
+            (folder / derived).unlink(missing_ok=True)  # made with an earlier prompt, if any
         dev = subsample(splits(unit.dataset, "validation"), unit.dataset.dev_size, DEV_SEED)
         result = tune_soft_prompt(
             lm,
@@ -131,21 +148,35 @@ def build_probe(
         log = "".join(json.dumps(record, sort_keys=True) + "\n" for record in result.history)
         store.write_text(folder / "train_log.jsonl", log)
         save_soft_prompt(prompt_dir, result.prompt, lm, template, verbalizer)
-        store.write_manifest(prompt_dir, {"best_step": result.best_step, "dev_accuracy": result.best_dev_accuracy})
-        shutil.rmtree(folder / "tuning_state", ignore_errors=True)
+        store.write_manifest(
+            prompt_dir, {"best_step": result.best_step, "dev_accuracy": result.best_dev_accuracy}
+        )
+    shutil.rmtree(folder / "tuning_state", ignore_errors=True)  # here too when killed just after the manifest
     saved = load_soft_prompt(prompt_dir)
     return Probe(entry.label, "soft_prompt", saved.template, saved.prompt)
 
 
 def evaluate_probe(
-    lm: LanguageModel, verbalizer: Verbalizer, probe: Probe, unit: Unit, splits: SplitLoader, folder: Path,
-    batch_tokens: int, progress: bool,
+    lm: LanguageModel,
+    verbalizer: Verbalizer,
+    probe: Probe,
+    unit: Unit,
+    splits: SplitLoader,
+    folder: Path,
+    batch_tokens: int,
+    progress: bool,
 ) -> dict[str, object]:
     """Accuracy, macro-F1 and confusion on the test split (and the dev accuracy of a tuned prompt)."""
     test = subsample(splits(unit.dataset, "test"), unit.dataset.test_size, DEV_SEED)
     probabilities = score_texts(
-        lm, verbalizer, probe.template, list(test["text"]), probe.soft,
-        batch_tokens=batch_tokens, progress=progress, description=f"test ({probe.name})",
+        lm,
+        verbalizer,
+        probe.template,
+        list(test["text"]),
+        probe.soft,
+        batch_tokens=batch_tokens,
+        progress=progress,
+        description=f"test ({probe.name})",
     )
     evaluation: dict[str, object] = {"test": classification_summary(test["label"].to_numpy(), probabilities)}
     manifest = folder / "prompt" / store.MANIFEST
@@ -166,7 +197,7 @@ def run_unit(
     progress: bool = True,
 ) -> None:
     """Run the stages of ``unit`` that are not done yet, then mark the folder complete."""
-    if store.is_complete(folder):
+    if is_done(folder, unit, study):
         return
     prepare_folder(folder, unit, study, lm)
     probe = build_probe(lm, verbalizer, unit, splits, folder, progress)

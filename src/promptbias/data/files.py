@@ -73,9 +73,11 @@ def _read_delimited(
     quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
     expected = len(names) if names is not None else None
     lines = text.splitlines()
-    if header:
-        expected = len(lines[0].split(sep)) if kind == "tsv" else None
-    if expected is not None:
+    if kind != "tsv":
+        _check_csv_records(path, text, None if header else expected)
+    elif header:
+        expected = len(lines[0].split(sep))
+    if kind == "tsv" and expected is not None:
         for number, line in enumerate(lines, start=1):
             if line and len(line.split(sep)) != expected:
                 found = len(line.split(sep))
@@ -93,6 +95,24 @@ def _read_delimited(
         )
     except pd.errors.ParserError as error:
         raise InputError(path, f"cannot parse: {str(error).strip()}") from None
+
+
+def _check_csv_records(path: str | Path, text: str, expected: int | None) -> None:
+    """Every CSV record has ``expected`` fields (the header's count when None); quoted fields may hold
+    commas and line breaks."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for record in reader:
+            if not record:
+                continue
+            if expected is None:
+                expected = len(record)
+            elif len(record) != expected:
+                raise InputError(
+                    path, f"line {reader.line_num}: expected {expected} columns, found {len(record)}"
+                )
+    except csv.Error as error:
+        raise InputError(path, f"line {reader.line_num}: cannot parse ({error})") from None
 
 
 def _read_jsonl(path: str | Path, text: str) -> pd.DataFrame:

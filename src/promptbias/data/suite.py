@@ -45,7 +45,9 @@ def load_suite(source: str | Path, data_root: str | Path | None = None) -> pd.Da
 
 def read_suite_tsv(path: Path) -> pd.DataFrame:
     """A suite TSV: 4 columns without header, or a header with those columns plus ``template_id``."""
-    first_line = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0] if path.is_file() else ""
+    first_line = (
+        path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0] if path.is_file() else ""
+    )
     has_header = first_line.split("\t")[:4] == list(SUITE_COLUMNS)
     if has_header:
         frame = read_table(path, required=(*SUITE_COLUMNS, "template_id"), kind="tsv")
@@ -70,7 +72,9 @@ def validate_suite(frame: pd.DataFrame, where: str | Path, first_line: int = 1) 
     groups = suite.groupby("category", sort=False)["group"].unique()
     for category, names in groups.items():
         if len(names) < 2:
-            raise InputError(where, f"category {category!r} has a single group ({names[0]}); gaps need two or more")
+            raise InputError(
+                where, f"category {category!r} has a single group ({names[0]}); gaps need two or more"
+            )
     if "template_id" not in suite.columns:
         suite["template_id"] = recover_template_ids(suite)
     return suite[[*SUITE_COLUMNS, "template_id"]].reset_index(drop=True)

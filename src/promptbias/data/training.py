@@ -77,6 +77,9 @@ def _local_or_hub(
         frame = read_local(folder, split)
         if frame is not None:
             return frame
+    if path is not None:  # a folder the user named: never silently replaced by the hub's copy
+        problem = "folder not found" if not folder.is_dir() else f"no {name} {split} split in this folder"
+        raise InputError(folder, problem)
     try:
         return read_hub(split)
     except Exception as error:  # the datasets library raises many kinds when offline

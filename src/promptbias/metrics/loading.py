@@ -85,6 +85,21 @@ def _results_folder_files(folder: Path) -> list[Path]:
     return files
 
 
+def incomplete_units(inputs: Sequence[str | Path]) -> list[str]:
+    """A warning for each unit folder of a results-folder input that is not complete (still running,
+    interrupted, or a file changed since its manifest): its predictions are left out, never read as data."""
+    messages = []
+    for item in inputs:
+        units = Path(item) / "units"
+        folders = sorted(units.iterdir()) if units.is_dir() else []
+        messages.extend(
+            f"{folder}: left out, not complete (interrupted, or a file differs from its {store.MANIFEST})"
+            for folder in folders
+            if folder.is_dir() and not store.is_complete(folder)
+        )
+    return messages
+
+
 def read_prediction_file(path: str | Path) -> pd.DataFrame:
     """One prediction file (Parquet, TSV, CSV or JSONL), validated and normalised."""
     path = Path(path)

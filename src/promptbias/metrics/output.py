@@ -9,7 +9,7 @@ from pathlib import Path
 from promptbias import store
 from promptbias.errors import InputError
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
-from promptbias.metrics.loading import load_predictions, read_groups_file, resolve_groups
+from promptbias.metrics.loading import incomplete_units, load_predictions, read_groups_file, resolve_groups
 
 SUMMARY_FILE = "summary.json"
 OUTPUT_KIND = "promptbias-metrics"
@@ -44,6 +44,7 @@ def write_metrics(result: MetricsResult, out_dir: str | Path, inputs: Sequence[s
         "inputs": [str(item) for item in inputs],
         "files": sorted([*tables, SUMMARY_FILE]),
     }
+    store.remove_interrupted(out_dir)
     with store.atomic_dir(out_dir) as building:
         for name, frame in tables.items():
             store.write_frame(building / name, frame)
@@ -73,5 +74,6 @@ def run_metrics(
         predictions, ci=ci, groups=groups, correction=correction, seed=seed, n_boot=n_boot
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
+    result.summary["warnings"] = [*incomplete_units(inputs), *result.summary["warnings"]]
     write_metrics(result, out_dir, inputs)
     return result

@@ -31,7 +31,9 @@ def draw_demonstrations(train: pd.DataFrame, shots: int, seed: int) -> pd.DataFr
     for label, count in counts.items():
         pool = train.index[train["label"] == label].to_numpy()
         if len(pool) < count:
-            raise InputError("few_shot", f"only {len(pool)} training sentences of class {label}, {count} needed")
+            raise InputError(
+                "few_shot", f"only {len(pool)} training sentences of class {label}, {count} needed"
+            )
         drawn.extend(rng.choice(pool, size=count, replace=False).tolist())
     order = rng.permutation(len(drawn))
     return train.loc[[drawn[index] for index in order], ["text", "label"]].reset_index(drop=True)

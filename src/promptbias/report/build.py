@@ -30,8 +30,6 @@ def build_report(input: Path, out: Path) -> Path:
         figures = draw_figures(study, folder / FIGURES)
         command = f"promptbias report {source} --out {out}"
         write_text(folder / INDEX, render_page(study, figures, FIGURES, command))
-        folder.chmod(0o755)  # temporary folders and files are private; a report is for reading
-        (folder / INDEX).chmod(0o644)
     return out / INDEX
 
 

@@ -213,10 +213,10 @@ def run_table(units: pd.DataFrame | None, suite: pd.DataFrame, sizes: dict[str, 
         for column in ("accuracy", "macro_f1", "majority_share", *SHARE_COLUMNS):
             runs[column] = pd.to_numeric(runs.get(column), errors="coerce")
         runs["scope"] = "test"
-    runs = runs.merge(
+    runs = runs.merge(  # inner: a unit folder left from an earlier plan, not in the metrics, is not shown
         suite[[*RUN_KEYS, "accuracy"]].rename(columns={"accuracy": "suite_accuracy"}),
         on=list(RUN_KEYS),
-        how="left",
+        how="inner",
     )
     known = pd.to_numeric(runs.get("num_params", pd.Series(np.nan, index=runs.index)), errors="coerce")
     runs["num_params"] = known.fillna(runs["model"].map(sizes))

@@ -1,0 +1,123 @@
+"""Every input a stage needs, checked before anything is written: bad input ends the command with one
+``InputError`` (exit status 2) and leaves no output file or folder behind.
+
+The checks are cheap next to the work they guard: the training splits are read (and sampled as the units
+will sample them), each model is located (a local path, the Hugging Face cache, or a reachable hub) and only
+its tokenizer is loaded, to see that the label words exist in its vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry, Study
+from promptbias.data.training import subsample
+from promptbias.errors import InputError
+from promptbias.metrics.loading import read_groups_file, resolve_groups
+from promptbias.models import check_custom_code, load_tokenizer, locate_model
+from promptbias.unit import DEV_SEED, SplitLoader, Unit, split_loader
+from promptbias.verbalizer import build_verbalizer
+
+# The splits each kind of probe reads: tuning selects on the dev split; every probe is evaluated on test.
+SPLITS_NEEDED = {
+    "soft_prompt": ("train", "validation", "test"),
+    "few_shot": ("train", "test"),
+    "zero_shot": ("test",),
+}
+SAMPLE_SIZES = {"train": "train_size", "validation": "dev_size", "test": "test_size"}
+TUNE_FILE = "tune.json"
+
+
+def check_study(study: Study, suite: pd.DataFrame, units: Sequence[Unit]) -> None:
+    """The results folder, the metrics' groups file (against ``suite``), and every training split, model and
+    label word that ``units`` (the units still to run) need."""
+    check_results_dir(study.results_dir)
+    if study.metrics.groups is not None:
+        groups = read_groups_file(study.metrics.groups)
+        resolve_groups(suite, groups, where=study.metrics.groups)
+    splits = split_loader(study.data_dir)
+    for unit in units:
+        check_splits(unit.dataset, unit.probe, unit.seed, splits)
+    for model in dict.fromkeys(unit.model for unit in units):
+        check_label_words(model, study.label_words)
+
+
+def check_results_dir(folder: Path) -> None:
+    """A study writes into a new or empty folder, or into the results folder of an earlier run."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "output_dir exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "study.json").is_file():
+        raise InputError(
+            folder,
+            "output_dir exists and is not a results folder of promptbias run; choose a new or empty one",
+        )
+
+
+def check_splits(dataset: DatasetEntry, probe: ProbeEntry, seed: int, splits: SplitLoader) -> None:
+    """Read every split the probe needs and draw the samples the unit will draw (train with the unit's seed,
+    dev and test with the one seed all units share)."""
+    for split in SPLITS_NEEDED[probe.kind]:
+        frame = splits(dataset, split)
+        field = SAMPLE_SIZES[split]
+        size = getattr(dataset, field)
+        try:
+            subsample(frame, size, seed if split == "train" else DEV_SEED)
+        except ValueError as error:
+            raise InputError(
+                dataset.name, f"{field} {size}: cannot draw a stratified sample ({error})"
+            ) from None
+
+
+def check_label_words(model: ModelEntry, words: Sequence[str]) -> None:
+    """The model can be found (and its code is trusted where it needs its own), and the label words are in
+    its tokenizer's vocabulary and tokenize differently."""
+    tokenizer = load_tokenizer(model.name, trust_remote_code=model.trust_remote_code)
+    try:
+        build_verbalizer(tokenizer, tuple(words))
+    except InputError as error:
+        raise InputError(error.where, f"{error.problem} (tokenizer of {model.name})") from None
+
+
+def tune_settings(model: ModelEntry, dataset: DatasetEntry, probe: ProbeEntry, seed: int) -> dict[str, Any]:
+    """What determines a tuned prompt (where it runs does not), as recorded in ``tune.json``."""
+    return {
+        "model": model.model_dump(mode="json", exclude={"device", "gpus", "device_map"}),
+        "dataset": dataset.model_dump(mode="json"),
+        "probe": probe.model_dump(mode="json"),
+        "seed": seed,
+    }
+
+
+def check_tune_out(out: Path, settings: dict[str, Any]) -> None:
+    """``--out`` of tune is new, empty, or an earlier (perhaps interrupted) tune run with the same settings."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    recorded = out / TUNE_FILE
+    if not recorded.is_file():
+        raise InputError(out, "exists and is not a folder of promptbias tune; choose a new or empty --out")
+    try:
+        earlier = json.loads(recorded.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    if earlier != json.loads(json.dumps(settings)):
+        raise InputError(
+            out,
+            f"holds a prompt tuned with other settings (see {TUNE_FILE}); choose another --out or delete it",
+        )
+
+
+def check_tune(
+    model: ModelEntry, dataset: DatasetEntry, probe: ProbeEntry, seed: int, out: Path, splits: SplitLoader
+) -> None:
+    """The output folder, the model's place and code, and every split ``tune`` reads (the label words are
+    checked as the model loads, before anything is written)."""
+    check_tune_out(out, tune_settings(model, dataset, probe, seed))
+    check_custom_code(model.name, locate_model(model.name), model.trust_remote_code)
+    check_splits(dataset, probe, seed, splits)
