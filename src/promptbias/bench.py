@@ -1,7 +1,8 @@
 """Side-by-side speed of three ways to classify suite sentences, and of two ways to tune, in one process.
 
 - ``reference``: the reference pipeline's method: the transformers text-generation pipeline on a hand-written
-  prompt, batch 4, two new tokens, the label parsed from the generated text;
+  prompt, batch 4, two new tokens, the label parsed from the generated text, in the model's default dtype
+  (fp32 on a CPU, as the reference code runs there);
 - ``naive``: the PEFT prompt-tuning model's plain forward pass, full-vocabulary logits, fp32, batch 32;
 - ``promptbias``: the project's scoring path as ``predict`` runs it (``scoring.score_texts``).
 All three see the same sentences; ``naive`` and ``promptbias`` the same soft prompt and the same token ids.
@@ -196,7 +197,7 @@ def run_bench(
 ) -> BenchResult:
     """Measure the three scoring methods and the two training steps on the same sentences and soft prompt.
 
-    ``naive`` always runs in fp32; ``reference`` and ``promptbias`` in ``dtype`` (auto: as ``predict`` runs).
+    ``reference`` and ``naive`` run in fp32; ``promptbias`` in ``dtype`` (auto: as ``predict`` runs).
     """
     suite = bench_sentences(sentences)
     texts = list(suite["text"])
@@ -232,7 +233,7 @@ def run_bench(
     bare_rows = sentence_rows(full.tokenizer, template, texts)
     fast_tps = promptbias_train_rate(fast, template, soft, bare_rows, train_labels, verbalizer, train_steps)
 
-    (_, failures), reference_seconds = timed(full.device, lambda: reference_predictions(fast, texts))
+    (_, failures), reference_seconds = timed(full.device, lambda: reference_predictions(full, texts))
     return BenchResult(
         sentences=len(texts),
         device=str(full.device),

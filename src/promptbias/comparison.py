@@ -5,6 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 KEYS = ["model", "dataset", "category", "group", "metric"]
+COLUMNS = (
+    "model", "dataset", "probe", "reference_probe", "test_accuracy",
+    "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
+)  # fmt: skip
 
 
 def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: str) -> pd.DataFrame:
@@ -14,23 +18,10 @@ def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: 
     ``gaps`` has the columns of ``gaps.csv``; ``accuracy`` has model, dataset, probe, test_accuracy.
     Empty when the study has a single probe or the reference probe is absent.
     """
-    columns = [
-        "model",
-        "dataset",
-        "probe",
-        "reference_probe",
-        "test_accuracy",
-        "category",
-        "group",
-        "metric",
-        "gap_mean",
-        "reference_gap_mean",
-        "gap_change",
-    ]
     reference = gaps[gaps["probe"] == reference_probe]
     others = gaps[gaps["probe"] != reference_probe]
     if reference.empty or others.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=list(COLUMNS))
     merged = others.merge(
         reference[[*KEYS, "gap_mean"]].rename(columns={"gap_mean": "reference_gap_mean"}),
         on=KEYS,
@@ -40,7 +31,7 @@ def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: 
     merged["gap_change"] = merged["gap_mean"] - merged["reference_gap_mean"]
     mean_accuracy = accuracy.groupby(["model", "dataset", "probe"], as_index=False)["test_accuracy"].mean()
     merged = merged.merge(mean_accuracy, on=["model", "dataset", "probe"], how="left")
-    ordered = merged[columns].sort_values(["model", "dataset", "probe", "category", "group", "metric"])
+    ordered = merged[list(COLUMNS)].sort_values(["model", "dataset", "probe", "category", "group", "metric"])
     return ordered.reset_index(drop=True)
 
 

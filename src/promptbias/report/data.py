@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from promptbias.comparison import COLUMNS as COMPARISON_COLUMNS
 from promptbias.errors import InputError
 from promptbias.labels import LABELS
+from promptbias.metrics.counterfactual import EXAMPLE_COLUMNS
 from promptbias.store import is_complete
 
 RUN_KEYS = ("model", "dataset", "probe", "run_id")
@@ -28,20 +30,8 @@ GAPS_COLUMNS = (
 )  # fmt: skip
 OVERALL_COLUMNS = (*RUN_KEYS, "n", "accuracy", "macro_f1")
 FLIP_RATE_COLUMNS = (*RUN_KEYS, "category", "group", "flip_rate", "n_templates")
-FLIP_EXAMPLE_COLUMNS = (
-    *RUN_KEYS,
-    "category",
-    "template_id",
-    "group",
-    "text",
-    "y_true",
-    "y_pred",
-    "majority_pred",
-)
-PROBE_COMPARISON_COLUMNS = (
-    "model", "dataset", "probe", "reference_probe", "test_accuracy",
-    "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
-)  # fmt: skip
+FLIP_EXAMPLE_COLUMNS = EXAMPLE_COLUMNS
+PROBE_COMPARISON_COLUMNS = COMPARISON_COLUMNS
 TEXT_COLUMNS = frozenset(
     {
         "model",
