@@ -164,7 +164,7 @@ def test_mean_interval_with_zero_spread() -> None:
     low, high, p_value = mean_interval(np.array([0.0, 0.3]), np.array([0.0, 0.0]), np.array([4, 4]), "t")
     np.testing.assert_allclose(low, [0.0, 0.3])
     np.testing.assert_allclose(high, [0.0, 0.3])
-    np.testing.assert_allclose(p_value, [1.0, 0.0])
+    assert np.isnan(p_value).all()  # identical runs: no p-value, never significant
 
 
 def test_holm_by_hand() -> None:

@@ -153,3 +153,18 @@ def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_model
     log = (next((killed_dir / "results" / "units").glob("*soft_prompt*")) / "train_log.jsonl").read_text()
     steps = [json.loads(line)["step"] for line in log.splitlines()]
     assert steps == list(range(41))
+
+
+def test_without_the_czarnowska_file_the_study_uses_the_built_in_suite(tmp_path):
+    from promptbias.study import resolve_suite
+
+    (tmp_path / "data").mkdir()
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(
+        yaml.safe_dump({"name": "x", "data_dir": "data", "models": [{"name": "smollm2-135m"}],
+                        "suite": {"templates_per_category": 2}})  # fmt: skip
+    )
+    suite, source = resolve_suite(load_study(study_file))
+    assert source == "builtin:general"
+    assert suite["category"].nunique() == 8
+    assert suite.groupby("category")["template_id"].nunique().eq(2).all()

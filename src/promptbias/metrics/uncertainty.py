@@ -5,7 +5,9 @@ Methods, for n values with mean m and sample standard deviation s (ddof = 1), se
 - ``t``: m +- t(0.975, n - 1) se and Student's t p-value with n - 1 degrees of freedom (the default);
 - ``bootstrap``: percentile interval of bootstrap replicates of m, and the two-sided normal p-value of
   m / sd(replicates).
-With n = 1, ``z`` and ``t`` give NaN. When se = 0 the interval has zero width and p is 1 for m = 0, else 0.
+With n = 1, ``z`` and ``t`` give NaN. When every run gives the same value (se = 0) the interval has zero
+width and p is NaN: with few runs and rates over small groups, identical values come from the discreteness
+of the rates, not from certainty, and must not count as significant (``--ci bootstrap`` still measures them).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ def mean_interval(
         raise ValueError(f"unknown interval method {method!r}")
     statistic = np.abs(ratio(mean, se))
     p_value = np.where(se > 0, 2 * tail(np.where(np.isnan(statistic), 0.0, statistic)), np.nan)
-    p_value = np.where(se == 0, np.where(mean == 0, 1.0, 0.0), p_value)
     half = critical * se
     return mean - half, mean + half, np.where(np.isnan(se), np.nan, p_value)
 
