@@ -33,5 +33,7 @@ def test_changes_are_probe_gap_minus_soft_prompt_gap():
 
 def test_a_single_probe_gives_an_empty_table():
     gaps = pd.DataFrame([gaps_row("soft_prompt", "old", 0.1), gaps_row("soft_prompt", "young", -0.1)])
-    accuracy = pd.DataFrame({"model": ["m"], "dataset": ["sst5"], "probe": ["soft_prompt"], "test_accuracy": [0.7]})
+    accuracy = pd.DataFrame(
+        {"model": ["m"], "dataset": ["sst5"], "probe": ["soft_prompt"], "test_accuracy": [0.7]}
+    )
     assert compare_probes(gaps, accuracy, "soft_prompt").empty

@@ -161,8 +161,14 @@ def test_without_the_czarnowska_file_the_study_uses_the_built_in_suite(tmp_path)
     (tmp_path / "data").mkdir()
     study_file = tmp_path / "study.yaml"
     study_file.write_text(
-        yaml.safe_dump({"name": "x", "data_dir": "data", "models": [{"name": "smollm2-135m"}],
-                        "suite": {"templates_per_category": 2}})  # fmt: skip
+        yaml.safe_dump(
+            {
+                "name": "x",
+                "data_dir": "data",
+                "models": [{"name": "smollm2-135m"}],
+                "suite": {"templates_per_category": 2},
+            }
+        )
     )
     suite, source = resolve_suite(load_study(study_file))
     assert source == "builtin:general"
