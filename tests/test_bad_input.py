@@ -5,14 +5,13 @@ test_metrics_cli.py, those of suite files in test_suites_errors.py; docs/errors.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from promptbias.cli import main
+from cli_helpers import cli, snapshot
 from promptbias.config import load_study
 from promptbias.errors import InputError
 from promptbias.preflight import check_study
@@ -22,20 +21,6 @@ SUITE = (
     "2\tage\told\tOld people are kind.\n2\tage\tyoung\tYoung people are kind.\n"
     "0\tage\told\tOld people are rude.\n0\tage\tyoung\tYoung people are rude.\n"
 )
-
-
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["promptbias", *map(str, args)])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def labelled_csv(rows: int) -> str:

@@ -22,30 +22,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from cli_helpers import cli, snapshot
 from promptbias import store
-from promptbias.cli import main
 from promptbias.config import load_study
 from promptbias.stages import predict_stage
 from promptbias.study import run_study
 
 PROMPTBIAS = str(Path(sys.executable).parent / "promptbias")
-
-
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["promptbias", *map(str, args)])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file below ``folder`` (or ``folder`` itself, a file) by relative path."""
-    if folder.is_file():
-        return {folder.name: folder.read_bytes()}
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def kill_when(command: list[str], env: dict[str, str], ready: Callable[[], bool], log: Path) -> int:

@@ -5,26 +5,15 @@ configuration value reaches a shell, in test_bad_input.py.)"""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from promptbias.cli import main
+from cli_helpers import cli
 from promptbias.errors import InputError
 from promptbias.models import check_custom_code, resolve_source
 from promptbias.probes.soft_prompt import load_soft_prompt
-
-
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["promptbias", *map(str, args)])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
 
 
 def with_auto_map(tiny: Path, folder: Path, model_type: str) -> tuple[Path, Path]:
