@@ -393,9 +393,10 @@ def run_study(
     carries that summary with the failed units named.
     """
     suite, source = resolve_suite(study)
-    check_study(study, suite, pending_units(study))  # bad input: one InputError, nothing written
+    pending = pending_units(study)  # checksums every unit's files: once
+    check_study(study, suite, pending)  # bad input: one InputError, nothing written
     write_study_files(study, command)
-    outcomes = executor(study, group_by_model(pending_units(study)), suite, progress)
+    outcomes = executor(study, group_by_model(pending), suite, progress)
     errors = {outcome.unit_id: outcome.error for outcome in outcomes if outcome.failed}
     units_dir = study.results_dir / "units"
     complete: list[Unit] = []
