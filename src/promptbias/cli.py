@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from promptbias.errors import InputError
+from promptbias.errors import InputError, show_warning_line
 
 if TYPE_CHECKING:
     from promptbias.resources import WorkerSettings
@@ -27,9 +28,12 @@ app = typer.Typer(
 
 
 def main() -> None:
-    """Entry point: bad input ends with one line on stderr and exit status 2, never a traceback."""
+    """Entry point: bad input ends with one line on stderr and exit status 2, never a traceback; a warning
+    about input is one line on stderr."""
     try:
-        app()
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning_line
+            app()
     except InputError as error:
         print(f"promptbias: error: {error}", file=sys.stderr)
         sys.exit(2)
