@@ -97,7 +97,7 @@ def custom_code_model(tiny: Path, folder: Path) -> tuple[Path, Path]:
 
 def test_the_good_study_passes_every_check(tiny_models, tmp_path):
     study = load_study(write_study(tmp_path, tiny_models["llama"]))
-    suite, _ = resolve_suite(study)
+    suite = resolve_suite(study)
     check_study(study, suite, pending_units(study))
     assert not study.results_dir.exists()
 
@@ -380,7 +380,7 @@ def test_a_config_value_never_reaches_a_shell(tiny_models, tmp_path, monkeypatch
 
 def test_the_same_checks_as_functions_raise_input_error(tiny_models, tmp_path):
     study = load_study(write_study(tmp_path, tiny_models["llama"], label_words=[" a", " a", " b"]))
-    suite, _ = resolve_suite(study)
+    suite = resolve_suite(study)
     with pytest.raises(InputError, match="two label words tokenize the same"):
         check_study(study, suite, pending_units(study))
 

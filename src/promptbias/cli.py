@@ -46,7 +46,13 @@ class ExecutorName(StrEnum):
 
 @app.command()
 def run(
-    study_file: Annotated[Path, typer.Argument(help="The study YAML (see configs/quickstart.yaml).")],
+    study_file: Annotated[
+        str,
+        typer.Argument(
+            help="The study YAML, or builtin:NAME for one shipped with the package "
+            "(quickstart, standard, paper, builtin_suite; the repository's configs/ folder)."
+        ),
+    ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and an estimate; run nothing.")
     ] = False,
