@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of PyTorch; on a GPU machine run e.g. `make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128"`
 TORCH_SPEC ?= torch==2.13.0
-# Local data (SST-5, TweetEval, the Czarnowska suite) is read from PROMPTBIAS_DATA; ../shared/data when it exists.
+# SST-5 and the Czarnowska suite ship inside the package; PROMPTBIAS_DATA (../shared/data when it exists) overrides
+# them and adds TweetEval and the reference prediction files that some tests compare with.
 SHARED_DATA := $(wildcard $(CURDIR)/../shared/data)
 ifneq ($(SHARED_DATA),)
 export PROMPTBIAS_DATA ?= $(abspath $(SHARED_DATA))
@@ -23,14 +24,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-# Headless Chromium for the report's browser test (Debian's package; skipped where apt is unavailable).
+# Headless Chromium for the report's browser test (Debian's package). Where it cannot be installed the browser
+# test is skipped, and fails under CI=true.
 browser:
 	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
 		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && \
-		 apt-get install -y -qq chromium >/dev/null 2>&1)) || echo "chromium not installed: the browser test will be skipped")
+		 apt-get install -y -qq chromium >/dev/null 2>&1)) || echo "chromium not installed: the browser test will be skipped (failed under CI=true)")
 
 demo: setup
-	$(BIN)/promptbias run configs/quickstart.yaml
+	$(BIN)/promptbias run builtin:quickstart
 
 test: setup browser
 	$(BIN)/python -m pytest -q
@@ -39,8 +41,8 @@ test-slow: setup browser
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) results

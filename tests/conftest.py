@@ -1,4 +1,8 @@
-"""Shared fixtures: the local data folder (PROMPTBIAS_DATA, set by the Makefile) and small helpers."""
+"""Shared fixtures: the shared data folder (PROMPTBIAS_DATA, set by the Makefile), tiny models, the tokenizer.
+
+Every test runs without the shared folder (SST-5 and the Czarnowska suite ship inside the package), except the
+ones that compare with what only that folder holds: the reference prediction files of other tools, and the
+originals of the shipped data."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def data_root() -> Path:
-    """The shared data folder; tests that need it are skipped where it is not configured."""
+def shared_data() -> Path:
+    """The shared data folder; the tests that need it are skipped where it is not configured."""
     value = os.environ.get("PROMPTBIAS_DATA")
     if not value or not Path(value).is_dir():
         pytest.skip("PROMPTBIAS_DATA is not set to the shared data folder")

@@ -13,7 +13,8 @@ import yaml
 
 from cli_helpers import cli, snapshot
 from promptbias.config import load_study
-from promptbias.errors import InputError
+from promptbias.data.tabular import read_labelled_file
+from promptbias.errors import InputError, InputWarning
 from promptbias.preflight import check_study
 from promptbias.study import pending_units, resolve_suite
 
@@ -96,7 +97,7 @@ def custom_code_model(tiny: Path, folder: Path) -> tuple[Path, Path]:
 
 def test_the_good_study_passes_every_check(tiny_models, tmp_path):
     study = load_study(write_study(tmp_path, tiny_models["llama"]))
-    suite, _ = resolve_suite(study)
+    suite = resolve_suite(study)
     check_study(study, suite, pending_units(study))
     assert not study.results_dir.exists()
 
@@ -379,6 +380,21 @@ def test_a_config_value_never_reaches_a_shell(tiny_models, tmp_path, monkeypatch
 
 def test_the_same_checks_as_functions_raise_input_error(tiny_models, tmp_path):
     study = load_study(write_study(tmp_path, tiny_models["llama"], label_words=[" a", " a", " b"]))
-    suite, _ = resolve_suite(study)
+    suite = resolve_suite(study)
     with pytest.raises(InputError, match="two label words tokenize the same"):
         check_study(study, suite, pending_units(study))
+
+
+def test_training_lines_without_optional_trailing_columns_are_read_with_one_warning(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text('text,label,source\nfine film,2,imdb\ndull film,0\n"slow, long",1\n', encoding="utf-8")
+    with pytest.warns(InputWarning) as caught:
+        frame = read_labelled_file(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: 2 line(s) stop before the optional column(s) source (first: line 3); read as empty"
+    ]
+    assert frame.to_dict("list") == {"text": ["fine film", "dull film", "slow, long"], "label": [2, 0, 1]}
+
+    path.write_text("text,label,source\nfine film,2,imdb\ndull film\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 3: expected 3 columns, found 1$"):
+        read_labelled_file(path)  # the label is required

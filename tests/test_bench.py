@@ -11,7 +11,7 @@ def test_parse_label_takes_the_first_label_word():
     assert parse_label(" meh") is None
 
 
-def test_bench_on_a_tiny_model(tiny_models, data_root):
+def test_bench_on_a_tiny_model(tiny_models):
     result = run_bench(str(tiny_models["llama"]), 40, device="cpu", dtype="float32", train_steps=1)
     assert result.sentences == 40
     assert result.agreement == 1.0  # fp32 on both paths: the same labels

@@ -81,11 +81,11 @@ def models(tiny_models) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def serial_outputs(models, data_root, tmp_path_factory) -> dict[str, bytes]:
+def serial_outputs(models, tmp_path_factory) -> dict[str, bytes]:
     """The study run by the local executor, in this process, with the workers' one torch thread: CPU kernels
     sum in an order that depends on the number of threads, so equal bytes need equal threads."""
     study = load_study(write_study(tmp_path_factory.mktemp("serial"), models))
-    suite, _ = resolve_suite(study)
+    suite = resolve_suite(study)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -134,7 +134,7 @@ def test_a_worker_killed_mid_unit_is_restarted_and_every_unit_completes(
     stop = threading.Event()
     watcher = threading.Thread(target=kill_a_worker_when, args=(tuning_under_way, killed, stop))
     watcher.start()
-    suite, _ = resolve_suite(study)
+    suite = resolve_suite(study)
     try:
         outcomes = run_ray(study, group_by_model(pending_units(study)), suite, False, RaySettings(retries=2))
     finally:
@@ -145,9 +145,7 @@ def test_a_worker_killed_mid_unit_is_restarted_and_every_unit_completes(
     assert unit_outputs(study.results_dir) == serial_outputs
 
 
-def test_a_unit_that_keeps_failing_is_reported_and_the_others_complete(
-    ray_cluster, tiny_models, data_root, tmp_path
-):
+def test_a_unit_that_keeps_failing_is_reported_and_the_others_complete(ray_cluster, tiny_models, tmp_path):
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_models["gpt2"], broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
@@ -172,7 +170,7 @@ def test_a_unit_that_keeps_failing_is_reported_and_the_others_complete(
     assert f"{bad.unit_id}: the worker could not start" in result.output
 
 
-def test_the_paper_grid_dry_run_shows_what_each_unit_needs(data_root):
+def test_the_paper_grid_dry_run_shows_what_each_unit_needs():
     result = CliRunner().invoke(app, ["run", str(PAPER), "--executor", "ray", "--dry-run"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -187,7 +185,7 @@ def test_the_paper_grid_dry_run_shows_what_each_unit_needs(data_root):
     assert lines[-1].startswith("Ray: 8 workers (1 per model)")
 
 
-def test_the_local_dry_run_has_no_cluster_columns(data_root):
+def test_the_local_dry_run_has_no_cluster_columns():
     result = CliRunner().invoke(app, ["run", str(PAPER), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "gpus" not in result.output.splitlines()[2] and "Ray:" not in result.output

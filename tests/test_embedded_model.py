@@ -31,7 +31,7 @@ def test_embedded_model_loads_as_a_plain_llama(embedded):
     assert all(not p.requires_grad for p in lm.model.parameters())
 
 
-def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, data_root, tmp_path):
+def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, tmp_path):
     lm, verbalizer = embedded
     template = PromptTemplate.parse("{text}\nSentiment:")
     train = subsample(load_split("sst5", "train"), 48, 0)
@@ -59,7 +59,7 @@ def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, data_root, t
 
 
 @pytest.mark.slow
-def test_zero_shot_reference_accuracy_on_sst5_test(embedded, data_root):
+def test_zero_shot_reference_accuracy_on_sst5_test(embedded):
     lm, verbalizer = embedded
     test = load_split("sst5", "test")
     template = PromptTemplate.parse("Review: {text}\nSentiment:")

@@ -52,8 +52,8 @@ def logged(log: Path, text: str) -> Callable[[], bool]:
 
 
 @pytest.fixture(scope="module")
-def env(data_root) -> dict[str, str]:
-    return {**os.environ, "PROMPTBIAS_DATA": str(data_root)}
+def env() -> dict[str, str]:
+    return dict(os.environ)
 
 
 TUNE = [
@@ -72,7 +72,7 @@ TUNE += ["--test-size", "600", "--batch-size", "8", "--max-steps", "20", "--eval
 
 
 @pytest.fixture(scope="module")
-def tuned(tiny_models, data_root, tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
+def tuned(tiny_models, tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     """An uninterrupted ``tune`` (in this process) and its files."""
     from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
     from promptbias.stages import tune_stage
@@ -216,7 +216,7 @@ def write_study(folder: Path, model: Path) -> Path:
 
 
 def test_same_study_twice_is_byte_identical_and_damage_is_detected_and_redone(
-    tiny_models, data_root, tmp_path, monkeypatch, capsys
+    tiny_models, tmp_path, monkeypatch, capsys
 ):
     first = load_study(write_study(tmp_path / "first", tiny_models["llama"]))
     second = load_study(write_study(tmp_path / "second", tiny_models["llama"]))

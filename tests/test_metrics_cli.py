@@ -11,6 +11,7 @@ import pytest
 
 from promptbias import store
 from promptbias.cli import main
+from promptbias.errors import InputWarning
 from promptbias.metrics import compute_metrics, load_predictions, write_metrics
 
 HEADER = ["y_true", "y_pred", "category", "group", "text", "model", "run_id", "dataset", "num_params"]
@@ -156,6 +157,11 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[Path], str]]:
         [write_tsv(tmp_path / "ragged.tsv", ragged)],
         "line 4: expected 9 columns",
     )
+    short = [*good[:4], good[4][:6], *good[5:]]  # stops before run_id, dataset (required) and num_params
+    cases["line short of a required column"] = (
+        [write_tsv(tmp_path / "short.tsv", short)],
+        "line 6: expected 9 columns, found 6",
+    )
     no_pred = [row[:1] + row[2:] for row in good]
     header = HEADER[:1] + HEADER[2:]
     cases["missing column"] = ([write_tsv(tmp_path / "nopred.tsv", no_pred, header)], "missing column y_pred")
@@ -195,6 +201,7 @@ CASES = [
     "missing file",
     "empty file",
     "wrong number of columns",
+    "line short of a required column",
     "missing column",
     "label not an integer",
     "label outside 0..2",
@@ -257,3 +264,79 @@ def test_refuses_to_replace_a_folder_that_is_not_metrics_output(
     code, _, stderr = cli(monkeypatch, capsys, source, "--out", precious)
     assert code == 2 and "not a metrics output folder" in stderr
     assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+OPTIONAL_TAIL = ["threshold_accuracy", "validation_accuracy", "test_accuracy"]
+
+
+def test_lines_without_the_optional_trailing_columns_are_read_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A published file whose header names three optional columns that its lines leave out (as pandas reads
+    it): read, with one warning for the file, the extra columns kept; the metrics equal the plain file's."""
+    rows = reference_rows()
+    rows[0] = [*rows[0], "0.5", "0.61", "0.6"]  # one line has them, the other 7 stop before them
+    source = write_tsv(tmp_path / "published.tsv", rows, [*HEADER, *OPTIONAL_TAIL])
+    expected = (
+        f"{source}: 7 line(s) stop before the optional column(s) threshold_accuracy, validation_accuracy, "
+        "test_accuracy (first: line 3); read as empty"
+    )
+    with pytest.warns(InputWarning) as caught:
+        frame = load_predictions([source])
+    assert [str(warning.message) for warning in caught] == [expected]
+    assert list(frame["test_accuracy"]) == ["0.6", *[""] * 7]  # unknown extra columns are kept
+    assert len(frame) == 8
+
+    out = tmp_path / "out"
+    code, _, stderr = cli(monkeypatch, capsys, source, "--out", out)
+    assert code == 0  # the file's warning comes first, once; the metrics' own warnings follow
+    assert [line for line in stderr.splitlines() if str(source) in line] == [
+        f"promptbias: warning: {expected}"
+    ]
+    assert stderr.splitlines()[0] == f"promptbias: warning: {expected}"
+    assert pd.read_json(out / "summary.json", typ="series")["warnings"][0] == expected
+    plain = compute_metrics(load_predictions([write_tsv(tmp_path / "plain.tsv", reference_rows())]))
+    assert pd.read_csv(out / "gaps.csv")["gap_mean"].tolist() == pytest.approx(
+        plain.gaps["gap_mean"].tolist()
+    )
+
+
+def two_category_rows(race_params: str, gender_params: str, gender_templates: int) -> list[list[str]]:
+    """The race rows of ``reference_rows`` and a gender category of ``gender_templates`` templates."""
+    rows = reference_rows(num_params=race_params)
+    for template in range(gender_templates):
+        for group in ("female", "male"):
+            text = f"The {group} person {template}."
+            rows.append(["2", "2", "gender", group, text, "opt", "run_1", "SST5", gender_params])
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("gender_templates", "counts", "used"),
+    [(8, "7 on 8 rows, 8 on 16 rows", 8.0), (4, "7 on 8 rows, 8 on 8 rows", 7.0)],
+)
+def test_a_run_with_several_num_params_uses_the_most_common_with_a_warning(
+    gender_templates: int,
+    counts: str,
+    used: float,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """7.0 on one category, 8.0 on the other: one warning naming both values; on a tie the first in the file."""
+    source = write_tsv(tmp_path / "mixed.tsv", two_category_rows("7.0", "8.0", gender_templates))
+    expected = (
+        f"{source}: run opt/SST5/external/run_1 has several num_params values ({counts}); "
+        f"using {used:g}, the most common (on a tie, the first in the file)"
+    )
+    with pytest.warns(InputWarning) as caught:
+        frame = load_predictions([source])
+    assert [str(warning.message) for warning in caught] == [expected]
+    assert (frame["num_params"] == used).all()
+    assert compute_metrics(frame).summary["runs"][0]["num_params"] == used
+
+    code, _, stderr = cli(monkeypatch, capsys, source, "--out", tmp_path / "out")
+    assert code == 0
+    assert [line for line in stderr.splitlines() if str(source) in line] == [
+        f"promptbias: warning: {expected}"
+    ]

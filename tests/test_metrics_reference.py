@@ -23,8 +23,8 @@ MULTI = "reference_predictions/multi_run"
 LABEL_NAMES = ("negative", "neutral", "positive")
 
 
-def test_single_run_check_values(data_root: Path) -> None:
-    predictions = load_predictions([data_root / SINGLE / "opt_6_7_predictions_r1.tsv"])
+def test_single_run_check_values(shared_data: Path) -> None:
+    predictions = load_predictions([shared_data / SINGLE / "opt_6_7_predictions_r1.tsv"])
     result = compute_metrics(predictions)
     per_run = result.run_gaps.set_index(["category", "group", "metric"])
     race = per_run.loc[("grouped_race", "african_american", "positive_FPR")]
@@ -34,8 +34,8 @@ def test_single_run_check_values(data_root: Path) -> None:
     assert len(result.summary["runs"]) == 1 and result.summary["runs"][0]["probe"] == "external"
 
 
-def test_mixed_num_params_is_one_run_and_degenerate_classifier_is_flagged(data_root: Path) -> None:
-    predictions = load_predictions([data_root / SINGLE / "opt_175_predictions_r1.tsv"])
+def test_mixed_num_params_is_one_run_and_degenerate_classifier_is_flagged(shared_data: Path) -> None:
+    predictions = load_predictions([shared_data / SINGLE / "opt_175_predictions_r1.tsv"])
     assert predictions[["model", "dataset", "probe", "run_id", "num_params"]].drop_duplicates().shape[0] == 1
     result = compute_metrics(predictions)
     degenerate = result.warnings[result.warnings["kind"] == "degenerate_classifier"]
@@ -75,9 +75,9 @@ def reference_recipe(files: list[Path]) -> pd.DataFrame:
 
 
 def test_multi_run_z_intervals_match_the_reference_recipe_and_run_fast(
-    data_root: Path, tmp_path: Path
+    shared_data: Path, tmp_path: Path
 ) -> None:
-    files = sorted((data_root / MULTI).glob("*.tsv"))
+    files = sorted((shared_data / MULTI).glob("*.tsv"))
     assert len(files) == 10
     started = time.perf_counter()
     result = run_metrics(files, tmp_path / "metrics", ci="z")

@@ -17,7 +17,7 @@ from promptbias.stages import predict_stage, tune_stage
 
 
 @pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gpt2"])
-def test_tune_predict_metrics(tiny_models, data_root, tmp_path, architecture):
+def test_tune_predict_metrics(tiny_models, tmp_path, architecture):
     model = ModelEntry(name=str(tiny_models[architecture]), dtype="float32", device="cpu")
     dataset = DatasetEntry(name="sst5", train_size=48, dev_size=24, test_size=30)
     probe = ProbeEntry(kind="soft_prompt", num_virtual_tokens=4, max_steps=4, batch_size=8, eval_every=2)

@@ -15,6 +15,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -279,14 +280,22 @@ def test_significant_planted_gap_is_at_the_top(study_dir: Path) -> None:
 # ---------------------------------------------------------------------------------------- in Chromium
 
 
+def not_run(reason: str) -> NoReturn:
+    """Skip the browser checks, or fail them under CI (CI=true), where nothing may be left untested."""
+    message = f"{reason}; the browser checks did not run"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{message} (CI=true: a missing browser is a failure)")
+    pytest.skip(message)
+
+
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.skip("Debian's chromium is not installed (run `make browser`); the browser checks did not run")
+        not_run("Debian's chromium is not installed (run `make browser`)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.skip("playwright is not installed (pip install -e '.[dev]'); the browser checks did not run")
+        not_run("playwright is not installed (pip install -e '.[dev]')")
     return path
 
 
@@ -374,9 +383,9 @@ def test_single_run_renders_without_intervals(study_dir: Path, tmp_path: Path) -
 
 
 @pytest.fixture(scope="module")
-def reference_report(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reference_report(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The report of other systems' predictions: OPT-6.7B and Llama-2-7B, five runs each."""
-    files = sorted((data_root / "reference_predictions" / "multi_run").glob("*.tsv"))
+    files = sorted((shared_data / "reference_predictions" / "multi_run").glob("*.tsv"))
     assert len(files) == 10
     folder = tmp_path_factory.mktemp("reference")
     run_metrics(files, folder / "metrics")

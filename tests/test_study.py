@@ -53,7 +53,7 @@ def unit_outputs(results: Path) -> dict[str, bytes]:
     return {str(path.relative_to(results)): path.read_bytes() for path in files}
 
 
-def test_plan_expands_units_and_zero_shot_runs_once(tiny_models, data_root, tmp_path):
+def test_plan_expands_units_and_zero_shot_runs_once(tiny_models, tmp_path):
     study = load_study(write_study(tmp_path, {"llama": tiny_models["llama"]}))
     units = plan_units(study)
     assert [(u.probe.label, u.seed) for u in units] == [
@@ -68,7 +68,7 @@ def test_plan_expands_units_and_zero_shot_runs_once(tiny_models, data_root, tmp_
     assert "5 units" in text and "soft_prompt" in text
 
 
-def test_study_end_to_end_then_second_run_does_no_work(tiny_models, data_root, tmp_path):
+def test_study_end_to_end_then_second_run_does_no_work(tiny_models, tmp_path):
     study = load_study(write_study(tmp_path, {"llama": tiny_models["llama"], "gpt2": tiny_models["gpt2"]}))
     summary = run_study(study, progress=False)
     results = study.results_dir
@@ -104,7 +104,7 @@ def run_until(command: list[str], env: dict[str, str], ready, timeout: float = 2
     process.wait()
 
 
-def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_models, data_root, tmp_path):
+def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_models, tmp_path):
     models = {"llama": tiny_models["llama"]}
     probe = {
         "kind": "soft_prompt",
@@ -118,7 +118,7 @@ def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_model
     clean_dir.mkdir()
     killed_dir.mkdir()
     command = [str(Path(sys.executable).parent / "promptbias"), "run", "--quiet"]
-    env = {**os.environ, "PROMPTBIAS_DATA": str(data_root)}
+    env = dict(os.environ)
     subprocess.run(
         [*command, str(write_study(clean_dir, models, **overrides))], env=env, check=True, capture_output=True
     )
@@ -155,7 +155,7 @@ def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_model
     assert steps == list(range(41))
 
 
-def test_without_the_czarnowska_file_the_study_uses_the_built_in_suite(tmp_path):
+def test_a_data_folder_without_the_czarnowska_file_leaves_the_shipped_copy_in_use(tmp_path):
     from promptbias.study import resolve_suite
 
     (tmp_path / "data").mkdir()
@@ -170,7 +170,7 @@ def test_without_the_czarnowska_file_the_study_uses_the_built_in_suite(tmp_path)
             }
         )
     )
-    suite, source = resolve_suite(load_study(study_file))
-    assert source == "builtin:general"
+    suite = resolve_suite(load_study(study_file))
     assert suite["category"].nunique() == 8
     assert suite.groupby("category")["template_id"].nunique().eq(2).all()
+    assert suite.groupby("category")["group"].nunique().sum() == 53  # whole templates: every group

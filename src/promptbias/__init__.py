@@ -6,7 +6,7 @@ Each stage is a function (imported on first use, so that ``import promptbias`` s
 >>> lm = promptbias.load_model("smollm2-135m")
 >>> train = promptbias.load_split("sst5", "train")
 >>> suite = promptbias.load_suite("czarnowska")
->>> study = promptbias.load_study("configs/quickstart.yaml"); print(promptbias.run_study(study))
+>>> study = promptbias.load_study("builtin:quickstart"); print(promptbias.run_study(study))
 """
 
 from __future__ import annotations

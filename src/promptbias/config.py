@@ -1,11 +1,13 @@
 """The study file (YAML), validated: models x training sets x probes x seeds, the suite, and the settings.
 
-Unknown or mistyped keys are errors. Relative paths resolve against the study file's folder. Every field has
-a default a newcomer can run, so that a study can be as short as a name and a model.
+Unknown or mistyped keys are errors. Relative paths resolve against the study file's folder (for a built-in
+study, ``builtin:NAME``, against the current folder). Every field has a default a newcomer can run, so that a
+study can be as short as a name and a model.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,7 @@ REFERENCE_TEMPLATE = (
     "Text: {text}\nQuestion: Is the sentiment of the text negative, neutral, or positive?\nAnswer:"
 )
 PLAIN_TEMPLATE = "Review: {text}\nSentiment:"
+BUILTIN_PREFIX = "builtin:"
 
 
 class _Strict(BaseModel):
@@ -114,8 +117,7 @@ class ProbeEntry(_Strict):
 class SuiteEntry(_Strict):
     """The bias suite: ``czarnowska``, ``builtin:NAME``, a suite TSV or a suite YAML; optionally a sample."""
 
-    source: str = "czarnowska"
-    fallback: str | None = "builtin:general"  # used when source is czarnowska and the file is not available
+    source: str = "czarnowska"  # shipped with the package; a copy in data_dir or $PROMPTBIAS_DATA comes first
     templates_per_category: int | None = Field(default=None, gt=0)
     seed: int = 0
 
@@ -203,9 +205,29 @@ def _resolve_dataset(entry: Any, resolve: Any) -> Any:
     return entry
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and validate a study file; InputError (file, field, problem) on anything wrong."""
-    path = Path(path)
+def builtin_studies() -> dict[str, Path]:
+    """The study files shipped with the package (the repository's configs/ folder), by name."""
+    folder = Path(str(resources.files("promptbias").joinpath("configs")))
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def study_file(source: str | Path) -> tuple[Path, Path]:
+    """The file of a study given as a path or ``builtin:NAME``, and the folder its relative paths resolve
+    against (the file's folder; for a built-in study, the current folder)."""
+    text = str(source)
+    if not text.startswith(BUILTIN_PREFIX):
+        return Path(source), Path(source).parent
+    studies = builtin_studies()
+    name = text.removeprefix(BUILTIN_PREFIX)
+    if name not in studies:
+        raise InputError(text, f"no such built-in study (built in: {', '.join(studies)})")
+    return studies[name], Path.cwd()
+
+
+def load_study(source: str | Path) -> Study:
+    """Read and validate a study file (a path, or ``builtin:NAME``); InputError (file, field, problem) on
+    anything wrong."""
+    path, base = study_file(source)
     try:
         raw = yaml.safe_load(read_text(path))
     except yaml.YAMLError as error:
@@ -215,7 +237,7 @@ def load_study(path: str | Path) -> Study:
     if not isinstance(raw, dict):
         raise InputError(path, "expected a mapping of study settings at the top level")
     try:
-        return Study.model_validate(_resolve_paths(raw, path.parent))
+        return Study.model_validate(_resolve_paths(raw, base))
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "study"

@@ -21,17 +21,23 @@ import pandas as pd
 from promptbias import store
 from promptbias.comparison import compare_probes, largest_changes
 from promptbias.config import ModelEntry, Study
-from promptbias.data.suite import CZARNOWSKA, czarnowska_path, load_suite, sample_templates
+from promptbias.data.suite import load_suite, sample_templates
+from promptbias.machine import matmul_flops_per_second
 from promptbias.models import LanguageModel
 from promptbias.preflight import check_study
 from promptbias.resources import WorkerSettings, gpu_minutes, memory_budget, model_gpus, model_size_b
 from promptbias.unit import SplitLoader, Unit, is_done, run_unit, split_loader
 from promptbias.verbalizer import Verbalizer
 
-# Sentences per second on a 2-core AVX512-BF16 CPU for a 135M-parameter model (measured with promptbias bench);
-# used, scaled by model size, for the --dry-run estimate only.
-REFERENCE_SCORE_RATE = 180.0
-REFERENCE_TRAIN_RATE = 25.0
+# The CPU time of a 135M-parameter model (SmolLM2, bf16) on a machine whose bf16 2048x2048 matrix product runs
+# at REFERENCE_MATMUL_TFLOPS, measured with the quickstart: sentences scored and trained on per second, loading
+# the model, and the study's metrics and report. Estimates scale them by model size and by the rate measured on
+# the machine at hand (machine.matmul_flops_per_second).
+REFERENCE_MATMUL_TFLOPS = 0.65
+REFERENCE_SCORE_RATE = 90.0  # SST-5 sentences score at about 75/s, the shorter suite sentences faster
+REFERENCE_TRAIN_RATE = 20.0
+REFERENCE_LOAD_SECONDS = 20.0
+REFERENCE_FINISH_SECONDS = 30.0
 REFERENCE_PARAMS_B = 0.135
 
 
@@ -46,13 +52,10 @@ def plan_units(study: Study) -> list[Unit]:
     return units
 
 
-def resolve_suite(study: Study) -> tuple[pd.DataFrame, str]:
-    """The study's suite (its fallback when the Czarnowska file is not available), sampled as configured."""
-    source = study.suite.source
-    if source == CZARNOWSKA and czarnowska_path(study.data_dir) is None and study.suite.fallback:
-        source = study.suite.fallback
-    suite = load_suite(source, study.data_dir)
-    return sample_templates(suite, study.suite.templates_per_category, study.suite.seed), source
+def resolve_suite(study: Study) -> pd.DataFrame:
+    """The study's suite, sampled as configured."""
+    suite = load_suite(study.suite.source, study.data_dir)
+    return sample_templates(suite, study.suite.templates_per_category, study.suite.seed)
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,10 @@ class UnitEstimate:
 
 
 def estimate_unit(
-    unit: Unit, suite_size: int, test_size: int, dev_size: int, train_size: int
+    unit: Unit, suite_size: int, test_size: int, dev_size: int, train_size: int, slowdown: float = 1.0
 ) -> UnitEstimate:
-    """Sentences trained on and scored by ``unit``, and a rough 2-core CPU time when the size is known."""
+    """Sentences trained on and scored by ``unit``, and a rough CPU time when the model's size is known, on a
+    machine ``slowdown`` times slower than the reference machine (see REFERENCE_MATMUL_TFLOPS)."""
     probe = unit.probe
     trained = 0
     scored = suite_size + test_size
@@ -77,21 +81,52 @@ def estimate_unit(
     size = model_size_b(unit.model.name)
     minutes = None
     if size is not None:
-        scale = max(size / REFERENCE_PARAMS_B, 1.0)
-        seconds = scale * (scored / REFERENCE_SCORE_RATE + trained / REFERENCE_TRAIN_RATE)
-        minutes = round(seconds / 60, 1)
+        seconds = _size_scale(size) * (scored / REFERENCE_SCORE_RATE + trained / REFERENCE_TRAIN_RATE)
+        minutes = round(slowdown * seconds / 60, 1)
     return UnitEstimate(unit.unit_id, trained, scored, minutes)
 
 
-def plan_text(study: Study, cluster: WorkerSettings | None = None) -> str:
-    """The plan of ``--dry-run``: every unit with the sentences it trains on and scores, and a rough time;
-    with ``cluster``, also what each unit's worker asks the cluster for and its memory budget."""
-    suite, source = resolve_suite(study)
+def _size_scale(size_b: float) -> float:
+    return max(size_b / REFERENCE_PARAMS_B, 1.0)
+
+
+def slowdown_at(matmul_flops: float | None) -> float:
+    """How many times slower than the reference machine a machine with this bf16 matmul rate is."""
+    return 1.0 if matmul_flops is None else REFERENCE_MATMUL_TFLOPS * 1e12 / matmul_flops
+
+
+def estimate_text(study: Study, units: Sequence[Unit], suite_size: int, matmul_flops: float) -> str:
+    """The line ``run`` prints before it starts: the CPU time of ``units`` (loading each model once, then the
+    metrics and report) at the measured matmul rate."""
+    slowdown = slowdown_at(matmul_flops)
+    known = [
+        (unit, estimate_unit(unit, suite_size, *_split_sizes(unit), slowdown=slowdown).minutes_on_cpu)
+        for unit in units
+    ]
+    minutes = sum(m for _, m in known if m is not None)
+    models = {unit.model.name: model_size_b(unit.model.name) for unit, m in known if m is not None}
+    fixed = REFERENCE_FINISH_SECONDS + sum(
+        REFERENCE_LOAD_SECONDS * _size_scale(b or 0) for b in models.values()
+    )
+    minutes += slowdown * fixed / 60
+    unknown = sum(m is None for _, m in known)
+    tail = f" ({unknown} unit(s) of unknown model size not counted)" if unknown else ""
+    return (
+        f"Estimate: about {minutes:.1f} min on this CPU for {len(units)} unit(s){tail}, "
+        f"bf16 matmul measured at {matmul_flops / 1e12:.2f} TFLOP/s (GPUs are 20-100x faster)"
+    )
+
+
+def plan_text(study: Study, cluster: WorkerSettings | None = None, matmul_flops: float | None = None) -> str:
+    """The plan of ``--dry-run``: every unit with the sentences it trains on and scores, and a rough CPU time
+    at the bf16 matmul rate ``matmul_flops`` (None: the reference machine's); with ``cluster``, also what each
+    unit's worker asks the cluster for and its memory budget."""
+    suite = resolve_suite(study)
     units = plan_units(study)
     rows = []
     for unit in units:
         sizes = _split_sizes(unit)
-        estimate = estimate_unit(unit, len(suite), *sizes)
+        estimate = estimate_unit(unit, len(suite), *sizes, slowdown=slowdown_at(matmul_flops))
         row = {
             "unit": estimate.unit_id,
             "trains_on": estimate.train_sentences,
@@ -105,12 +140,12 @@ def plan_text(study: Study, cluster: WorkerSettings | None = None) -> str:
     known = table["cpu_minutes"].dropna()
     lines = [
         f"Study {study.name!r}: {len(units)} units -> {study.results_dir}",
-        f"Suite: {source}, {len(suite)} sentences, {suite['category'].nunique()} categories, "
+        f"Suite: {study.suite.source}, {len(suite)} sentences, {suite['category'].nunique()} categories, "
         f"{suite.groupby('category')['group'].nunique().sum()} groups",
         table.to_string(index=False),
         f"Total: {int(table['trains_on'].sum())} training sentences, {int(table['scores'].sum())} scored; "
-        f"about {known.sum():.0f} minutes on a 2-core CPU for the units of known size "
-        "(GPUs are 20-100x faster)",
+        f"about {known.sum():.0f} minutes of CPU for the units of known size, at a bf16 matmul rate of "
+        f"{(matmul_flops or REFERENCE_MATMUL_TFLOPS * 1e12) / 1e12:.2f} TFLOP/s (GPUs are 20-100x faster)",
     ]
     if cluster is not None:
         lines.append(cluster_footer(study, table.assign(model=[u.model.name for u in units]), cluster))
@@ -283,7 +318,7 @@ def test_accuracy_table(folder: Path, units: list[Unit]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def finish_study(study: Study, units: list[Unit], suite_source: str) -> None:
+def finish_study(study: Study, units: list[Unit]) -> None:
     """Metrics over all units, the probe comparison and the report; skipped when nothing changed since."""
     from promptbias.metrics import run_metrics
     from promptbias.report import build_report
@@ -293,7 +328,7 @@ def finish_study(study: Study, units: list[Unit], suite_source: str) -> None:
     done = folder / "finished.json"
     finished = done.exists() and json.loads(done.read_text(encoding="utf-8")) == {
         **state,
-        "suite": suite_source,
+        "suite": study.suite.source,
     }
     if finished and store.is_complete(folder / "metrics") and (folder / "report" / "index.html").exists():
         return
@@ -312,7 +347,7 @@ def finish_study(study: Study, units: list[Unit], suite_source: str) -> None:
     if not comparison.empty:
         store.write_frame(folder / "probe_comparison.csv", comparison)
     build_report(folder, folder / "report")
-    store.write_json(done, {**state, "suite": suite_source})
+    store.write_json(done, {**state, "suite": study.suite.source})
 
 
 def write_study_files(study: Study, command: str) -> None:
@@ -392,9 +427,13 @@ def run_study(
     When units fail, the metrics, comparison and report still cover the complete ones, and IncompleteStudy
     carries that summary with the failed units named.
     """
-    suite, source = resolve_suite(study)
+    suite = resolve_suite(study)
     pending = pending_units(study)  # checksums every unit's files: once
     check_study(study, suite, pending)  # bad input: one InputError, nothing written
+    if progress and pending:
+        print(
+            estimate_text(study, pending, len(suite), matmul_flops_per_second()), file=sys.stderr, flush=True
+        )
     write_study_files(study, command)
     outcomes = executor(study, group_by_model(pending), suite, progress)
     errors = {outcome.unit_id: outcome.error for outcome in outcomes if outcome.failed}
@@ -408,7 +447,7 @@ def run_study(
             failed.append(UnitOutcome(unit.unit_id, errors.get(unit.unit_id, "not complete after the run")))
     if not complete:
         raise IncompleteStudy(failures_text(failed), failed)
-    finish_study(study, complete, source)
+    finish_study(study, complete)
     summary = summary_text(study, failed)
     if failed:
         raise IncompleteStudy(summary, failed)

@@ -1,11 +1,14 @@
-"""Where local data lives: the study's ``data_dir`` entry, else the PROMPTBIAS_DATA environment variable."""
+"""Where data lives: the study's ``data_dir`` entry, else the PROMPTBIAS_DATA environment variable, which
+override the copies shipped inside the package (``package_data/``: SST-5 and the Czarnowska suite)."""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 DATA_ENV_VAR = "PROMPTBIAS_DATA"
+PACKAGE_DATA = "package_data"
 
 
 def data_dir(configured: str | Path | None = None) -> Path | None:
@@ -21,3 +24,8 @@ def local_file(relative: str, configured: str | Path | None = None) -> Path | No
         return None
     candidate = root / relative
     return candidate if candidate.exists() else None
+
+
+def packaged_file(relative: str) -> Path:
+    """``relative`` inside the data shipped with the package (see ``package_data/README.md``)."""
+    return Path(str(resources.files("promptbias.data").joinpath(PACKAGE_DATA, relative)))

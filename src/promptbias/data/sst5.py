@@ -1,4 +1,5 @@
-"""SST-5: the PTB tree files (one tree per line, the root's digit is the label), or the hub's SetFit/sst5."""
+"""SST-5: the PTB tree files (one tree per line, the root's digit is the label), or the copy shipped inside the
+package (text and fine label per split, made from the tree files by ``scripts/package_data.py``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from promptbias.data.files import read_text
+from promptbias.data.files import read_table, read_text
+from promptbias.data.location import packaged_file
 from promptbias.errors import InputError
 from promptbias.labels import sst5_to_3
 
 SPLIT_FILES = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
-HUB_ID = "SetFit/sst5"
+PACKAGED_FILE = "sst5/{split}.tsv.gz"  # columns label (fine, 0..4) and text
 _LEAF = re.compile(r"\(\d ([^()\s]+)\)")
 _ROOT = re.compile(r"^\((\d) ")
 _PTB_ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
@@ -28,23 +30,37 @@ def parse_tree(line: str) -> tuple[str, int]:
     return " ".join(words), int(root.group(1))
 
 
-def read_tree_file(path: Path) -> pd.DataFrame:
-    """A PTB tree file as (text, label in 0..2)."""
+def read_fine_trees(path: Path) -> pd.DataFrame:
+    """A PTB tree file as (text, fine label in 0..4)."""
     rows = []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            text, fine = parse_tree(line.strip())
+            rows.append(parse_tree(line.strip()))
         except ValueError as error:
             raise InputError(path, f"line {number}: {error}") from None
-        rows.append((text, sst5_to_3(fine)))
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
-def from_hub(split: str) -> pd.DataFrame:
-    """The hub copy (needs a connection or the hub cache)."""
-    from datasets import load_dataset
+def read_tree_file(path: Path) -> pd.DataFrame:
+    """A PTB tree file as (text, label in 0..2)."""
+    return to_three_classes(read_fine_trees(path))
 
-    table = load_dataset(HUB_ID, split=split).to_pandas()
-    return pd.DataFrame({"text": table["text"], "label": [sst5_to_3(int(v)) for v in table["label"]]})
+
+def read_packaged_fine(split: str) -> pd.DataFrame:
+    """The shipped copy of ``split`` as (text, fine label in 0..4)."""
+    frame = read_table(
+        packaged_file(PACKAGED_FILE.format(split=split)), required=("label", "text"), kind="tsv"
+    )
+    return pd.DataFrame({"text": frame["text"], "label": frame["label"].astype(int)})
+
+
+def read_packaged(split: str) -> pd.DataFrame:
+    """The shipped copy of ``split`` as (text, label in 0..2): the same frame as the tree file gives."""
+    return to_three_classes(read_packaged_fine(split))
+
+
+def to_three_classes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fine labels 0,1 -> negative, 2 -> neutral, 3,4 -> positive."""
+    return frame.assign(label=[sst5_to_3(int(label)) for label in frame["label"]])

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from promptbias.data.files import read_table
-from promptbias.data.location import DATA_ENV_VAR, data_dir
+from promptbias.data.files import read_table, read_text
+from promptbias.data.location import local_file, packaged_file
 from promptbias.errors import InputError
 from promptbias.labels import parse_label
 from promptbias.suites import build_suite, is_template_suite
@@ -23,11 +23,9 @@ CZARNOWSKA = "czarnowska"
 CZARNOWSKA_FILE = "czarnowska/sentiment_fairness_tests.tsv"
 
 
-def czarnowska_path(data_root: str | Path | None = None) -> Path | None:
-    """The Czarnowska file in the local data folder, or None when it is not there."""
-    root = data_dir(data_root)
-    path = root / CZARNOWSKA_FILE if root is not None else None
-    return path if path is not None and path.exists() else None
+def czarnowska_path(data_root: str | Path | None = None) -> Path:
+    """The Czarnowska file in the local data folder when it is there, else the copy shipped in the package."""
+    return local_file(CZARNOWSKA_FILE, data_root) or packaged_file(CZARNOWSKA_FILE + ".gz")
 
 
 def load_suite(source: str | Path, data_root: str | Path | None = None) -> pd.DataFrame:
@@ -36,18 +34,13 @@ def load_suite(source: str | Path, data_root: str | Path | None = None) -> pd.Da
     if is_template_suite(source):
         return build_suite(source)
     if str(source) == CZARNOWSKA:
-        path = czarnowska_path(data_root)
-        if path is None:
-            raise InputError(CZARNOWSKA, f"{CZARNOWSKA_FILE} not found; set {DATA_ENV_VAR} or data_dir")
-        return read_suite_tsv(path)
+        return read_suite_tsv(czarnowska_path(data_root))
     return read_suite_tsv(Path(source))
 
 
 def read_suite_tsv(path: Path) -> pd.DataFrame:
-    """A suite TSV: 4 columns without header, or a header with those columns plus ``template_id``."""
-    first_line = (
-        path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0] if path.is_file() else ""
-    )
+    """A suite TSV (or .tsv.gz): 4 columns without header, or a header with those columns plus ``template_id``."""
+    first_line = read_text(path).split("\n", 1)[0]
     has_header = first_line.split("\t")[:4] == list(SUITE_COLUMNS)
     if has_header:
         frame = read_table(path, required=(*SUITE_COLUMNS, "template_id"), kind="tsv")

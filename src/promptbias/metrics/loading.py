@@ -3,7 +3,8 @@
 Every input becomes one normalised frame with the run key (model, dataset, probe, run_id) as strings,
 ``num_params`` as a float, integer labels 0..2, a ``template_id`` for every sentence and, where the input has
 them, the class probabilities ``p_negative``, ``p_neutral``, ``p_positive``. Bad input raises ``InputError``
-naming the file and the line or field.
+naming the file and the line or field; input read other than as written (rows without their optional
+trailing columns, a run with several ``num_params`` values) gives one ``InputWarning`` each.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 from promptbias import store
 from promptbias.data.files import read_table, read_text
 from promptbias.data.suite import recover_template_ids
-from promptbias.errors import InputError
+from promptbias.errors import InputError, warn_input
 from promptbias.labels import LABELS
 
 RUN_KEY = ("model", "dataset", "probe", "run_id")
@@ -152,7 +153,7 @@ def normalise_predictions(
     for column in PROBABILITY_COLUMNS:
         if column in result.columns:
             result[column] = _numbers(result[column], len(result), column, where, locate)
-    _check_run_metadata(result, where)
+    _settle_num_params(result, where)
     _check_categories(result, where)
     if "template_id" not in result.columns or result["template_id"].astype(str).str.strip().eq("").all():
         result["template_id"] = _recovered_template_ids(result)
@@ -205,13 +206,21 @@ def _normalise_value(value: object) -> str:
     return match.group(1) if match else text
 
 
-def _check_run_metadata(frame: pd.DataFrame, where: str | Path) -> None:
-    """One ``num_params`` per run (``175`` and ``175.0`` are the same value)."""
-    for key, numbers in frame.groupby(list(RUN_KEY), sort=True)["num_params"].unique().items():
-        distinct = sorted({float(number) for number in numbers if not np.isnan(number)})
-        if len(distinct) > 1:
-            values = ", ".join(f"{number:g}" for number in distinct)
-            raise InputError(where, f"run {'/'.join(key)} has several num_params values ({values})")
+def _settle_num_params(frame: pd.DataFrame, where: str | Path) -> None:
+    """One ``num_params`` per run (``175`` and ``175.0`` are the same value): where a run has several, a
+    warning names them and the most common is used for the whole run (on a tie, the first in the file)."""
+    for key, rows in frame.groupby(list(RUN_KEY), sort=True)["num_params"]:
+        counts = rows.dropna().groupby(rows.dropna(), sort=False).size()
+        if len(counts) < 2:
+            continue
+        chosen = counts.idxmax()  # the first of the most common values, in file order
+        described = ", ".join(f"{value:g} on {count} rows" for value, count in counts.items())
+        warn_input(
+            where,
+            f"run {'/'.join(key)} has several num_params values ({described}); "
+            f"using {chosen:g}, the most common (on a tie, the first in the file)",
+        )
+        frame.loc[rows.index, "num_params"] = chosen
 
 
 def _check_categories(frame: pd.DataFrame, where: str | Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from promptbias import store
-from promptbias.errors import InputError
+from promptbias.errors import InputError, collected_input_warnings
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
 from promptbias.metrics.loading import incomplete_units, load_predictions, read_groups_file, resolve_groups
 
@@ -62,10 +62,13 @@ def run_metrics(
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
 ) -> MetricsResult:
-    """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk."""
+    """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
+
+    Warnings about the inputs (see ``load_predictions``) go into the summary's warnings, first."""
     check_options(ci, correction, n_boot)
     check_out_dir(out_dir)
-    predictions = load_predictions(inputs)
+    with collected_input_warnings() as read_warnings:
+        predictions = load_predictions(inputs)
     groups = None
     if groups_file is not None:
         groups = read_groups_file(groups_file)
@@ -74,6 +77,6 @@ def run_metrics(
         predictions, ci=ci, groups=groups, correction=correction, seed=seed, n_boot=n_boot
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
-    result.summary["warnings"] = [*incomplete_units(inputs), *result.summary["warnings"]]
+    result.summary["warnings"] = [*read_warnings, *incomplete_units(inputs), *result.summary["warnings"]]
     write_metrics(result, out_dir, inputs)
     return result
