@@ -268,9 +268,7 @@ def metrics(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the permutations and the bootstrap.")] = 0,
-    n_boot: Annotated[
-        int | None, typer.Option("--n-boot", help="Bootstrap resamples.")
-    ] = None,
+    n_boot: Annotated[int | None, typer.Option("--n-boot", help="Bootstrap resamples.")] = None,
     n_permutations: Annotated[
         int | None, typer.Option("--n-permutations", help="Permutations of the permutation test.")
     ] = None,

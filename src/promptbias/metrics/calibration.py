@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from promptbias.metrics.gaps import stream
-from promptbias.metrics.permutation import BLOCK_KEY
+from promptbias.metrics.permutation import BLOCK_KEY, sentence_slots
 
 CALIBRATION_STREAM = "calibration"
 
@@ -24,7 +24,7 @@ def permuted_copy(predictions: pd.DataFrame, rng: np.random.Generator) -> pd.Dat
     """``predictions`` with group labels permuted among the sentences of each template, the same way in every
     run (a sentence is its template, group and place among the group's sentences there, as in the test)."""
     frame = predictions.reset_index(drop=True)
-    slot = frame.groupby([*BLOCK_KEY, "run_id", "template_id", "group"], sort=False).cumcount()
+    slot = sentence_slots(frame)
     sentence_key = [*BLOCK_KEY, "template_id"]
     sentences = frame.assign(_slot=slot)[[*sentence_key, "group", "_slot"]].drop_duplicates()
     sentences = sentences.assign(_key=rng.random(len(sentences)))

@@ -67,10 +67,10 @@ def sentence_blocks(predictions: pd.DataFrame) -> Iterator[Block]:
     """One block per (model, dataset, probe, category) of normalised ``predictions``.
 
     A sentence is identified across runs by its template, its group and its place among the group's
-    sentences in that template (the runs list the suite in the same order)."""
+    sentences in that template (``sentence_slots``)."""
     counts = sentence_counts(predictions).to_numpy(dtype=float)
     frame = predictions[[*BLOCK_KEY, "run_id", "template_id", "group"]].reset_index(drop=True)
-    frame["slot"] = frame.groupby([*BLOCK_KEY, "run_id", "template_id", "group"], sort=False).cumcount()
+    frame["slot"] = sentence_slots(predictions)
     for key, rows in frame.groupby(list(BLOCK_KEY), sort=True, observed=True):
         sentences = rows.groupby(["template_id", "group", "slot"], sort=True).ngroup().to_numpy()
         runs = pd.factorize(rows["run_id"], sort=True)[0]
@@ -89,6 +89,16 @@ def sentence_blocks(predictions: pd.DataFrame) -> Iterator[Block]:
             counts=dense.reshape(n_sentences, -1),
             n_runs=int(n_runs),
         )
+
+
+def sentence_slots(predictions: pd.DataFrame) -> np.ndarray:
+    """Each row's place among the sentences of its run, template and group, in the order of their text (row
+    order only among equal texts), so that one sentence has the same place in every run."""
+    keys = [*BLOCK_KEY, "run_id", "template_id", "group"]
+    frame = predictions[keys].reset_index(drop=True).assign(_text=predictions["text"].astype(str).to_numpy())
+    ordered = frame.sort_values([*keys, "_text"], kind="stable")
+    slots = ordered.groupby(keys, sort=False).cumcount()
+    return slots.reindex(frame.index).to_numpy()
 
 
 def mean_gaps(block: Block, labels: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
