@@ -437,13 +437,19 @@ def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
 
 
 def method(study: Study) -> dict[str, str]:
-    """The interval method and the multiple-testing correction, as the metrics stage recorded them."""
+    """The test, the interval method and the multiple-testing correction, as the metrics stage recorded them."""
     summary = study.summary
     found = {}
     interval = summary.get("interval")
     if isinstance(interval, dict) and interval.get("method"):
         level = _number(interval.get("level"))
-        found["interval"] = f"{interval['method']}" + (f", {level:.0%}" if level is not None else "")
+        if interval["method"] == "permutation":
+            found["test"] = (
+                f"permutation of groups within templates, {interval.get('n_permutations')} permutations"
+            )
+        found["interval"] = f"{interval.get('interval') or interval['method']}" + (
+            f", {level:.0%}" if level is not None else ""
+        )
         if interval.get("n_boot"):
             found["interval"] += f", {interval['n_boot']} resamples"
     elif interval:
