@@ -235,3 +235,18 @@ def test_unknown_options_and_bad_selections_are_input_errors() -> None:
 def test_single_group_category_is_an_input_error() -> None:
     with pytest.raises(InputError, match="single group"):
         compute_metrics(pd.DataFrame(positive_fpr_run("r1", {"a": 3})))
+
+
+def test_study_file_metrics_section_resolves_the_methods_correction() -> None:
+    from pydantic import ValidationError
+
+    from promptbias.config import MetricsEntry
+
+    assert (MetricsEntry().ci, MetricsEntry().correction) == ("permutation", "maxt")
+    assert (
+        MetricsEntry(ci="t").correction == "holm" and MetricsEntry(ci="z", correction="bh").correction == "bh"
+    )
+    with pytest.raises(ValidationError, match="correction maxt needs ci permutation"):
+        MetricsEntry(ci="t", correction="maxt")
+    with pytest.raises(ValidationError, match="unknown method 'wald'"):
+        MetricsEntry(ci="wald")
