@@ -131,9 +131,7 @@ def compute_metrics(
     sentences = predictions[_in_selection(predictions, selected)].reset_index(drop=True)
     per_group = group_metrics(counts, runs, selected)
 
-    metrics = gaps.RATE_GAP_METRICS
-    if counts["n_prob"].sum() > 0:
-        metrics = (*metrics, *gaps.PROBABILITY_GAP_METRICS)
+    metrics = gap_metrics(counts)
     per_run = gaps.run_gaps(compared, metrics)
     options = {
         "ci": ci,
@@ -195,14 +193,19 @@ def compute_metrics(
     )
 
 
+def gap_metrics(counts: pd.DataFrame) -> tuple[str, ...]:
+    """The metrics that get gaps: the rates, and the mean probabilities when the inputs have them."""
+    if counts["n_prob"].sum() > 0:
+        return (*gaps.RATE_GAP_METRICS, *gaps.PROBABILITY_GAP_METRICS)
+    return gaps.RATE_GAP_METRICS
+
+
 def gaps_of(predictions: pd.DataFrame, selected: Mapping[str, Sequence[str]], **options: Any) -> pd.DataFrame:
     """The gaps table alone (what ``--calibrate`` reruns on each permuted copy); ``options`` as ``gap_table``."""
     counts = template_counts(predictions)
     compared = counts[_in_selection(counts, selected)].reset_index(drop=True)
     sentences = predictions[_in_selection(predictions, selected)].reset_index(drop=True)
-    metrics = gaps.RATE_GAP_METRICS
-    if counts["n_prob"].sum() > 0:
-        metrics = (*metrics, *gaps.PROBABILITY_GAP_METRICS)
+    metrics = gap_metrics(counts)
     runs = run_table(predictions)
     return gap_table(gaps.run_gaps(compared, metrics), compared, sentences, runs, metrics, **options)
 
