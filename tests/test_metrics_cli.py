@@ -107,12 +107,35 @@ def test_cli_writes_every_documented_file(
         "warnings.csv",
         "run_gaps.csv",
         "overall.csv",
+        "wording_gaps.csv",
     ):
         assert (out / name).is_file(), name
     assert store.is_complete(out)
     summary = pd.read_json(out / "summary.json", typ="series")
     assert summary["correction"] == "bh" and summary["interval"]["method"] == "z"
     assert summary["inputs"] == [str(source)]
+
+
+def test_calibrate_prints_the_false_flag_rate_beside_alpha(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    source = write_tsv(tmp_path / "a.tsv", reference_rows() + reference_rows("run_2"))
+    out = tmp_path / "out"
+    code, stdout, _ = cli(
+        monkeypatch, capsys, source, "--out", out, "--calibrate", "3", "--n-permutations", "50"
+    )
+    assert code == 0
+    assert "(permutation, maxt correction)" in stdout
+    assert "calibration: 3 copies with groups permuted within templates:" in stdout and "alpha 0.05" in stdout
+    calibration = pd.read_json(out / "summary.json", typ="series")["calibration"]
+    assert calibration["n_copies"] == 3 and 0 <= calibration["share_with_any_significant"] <= 1
+    gaps = pd.read_csv(out / "gaps.csv")
+    assert {"n_templates", "method", "min_detectable_gap", "n_permutations", "p_value_se"} <= set(
+        gaps.columns
+    )
+    assert (gaps["method"] == "permutation").all() and (gaps["n_permutations"] == 50).all()
+    code, _, err = cli(monkeypatch, capsys, source, "--out", out, "--ci", "t", "--correction", "maxt")
+    assert code == 2 and "maxt needs --ci permutation" in err
 
 
 def test_rerun_gives_identical_output(

@@ -116,7 +116,7 @@ def test_single_run_gives_nan_for_t_and_z_but_an_interval_for_bootstrap() -> Non
     assert 0 < row["p_value"] <= 1
 
 
-def test_bootstrap_with_identical_templates_has_zero_width() -> None:
+def test_zero_spread_bootstrap_gap_has_no_p_value_and_is_never_significant() -> None:
     # every template holds the same two sentences per group: resampling templates changes nothing
     rows = []
     for template in range(6):
@@ -135,10 +135,17 @@ def test_bootstrap_with_identical_templates_has_zero_width() -> None:
                         "template_id": f"t{template}",
                     }
                 )
-    row = gap_row(compute_metrics(pd.DataFrame(rows), ci="bootstrap", n_boot=200), "a", "positive_FPR")
-    assert row["gap_mean"] == pytest.approx(0.5)  # a: FPR 1, b: FPR 0
-    assert row["ci_low"] == pytest.approx(0.5) and row["ci_high"] == pytest.approx(0.5)
-    assert row["p_value"] == 0.0  # a nonzero gap that no resample moves
+    for method in ("bootstrap", "multibootstrap"):
+        row = gap_row(compute_metrics(pd.DataFrame(rows), ci=method, n_boot=200), "a", "positive_FPR")
+        assert row["gap_mean"] == pytest.approx(0.5)  # a: FPR 1, b: FPR 0
+        assert row["ci_low"] == pytest.approx(0.5) and row["ci_high"] == pytest.approx(0.5)
+        assert math.isnan(row["p_value"]) and not row["significant"]  # no resample moves it: not certainty
+    # the permutation test does see it: few of 200 permutations part a and b as cleanly in all 6 templates
+    row = gap_row(compute_metrics(pd.DataFrame(rows), n_permutations=200), "a", "positive_FPR")
+    assert row["method"] == "permutation" and row["n_permutations"] == 200
+    assert 1 / 201 <= row["p_value"] < 0.05 and row["significant"]
+    p = row["p_value"]
+    assert row["p_value_se"] == pytest.approx(math.sqrt(p * (1 - p) / 200))
 
 
 def test_bootstrap_is_reproducible_and_seeded() -> None:
@@ -200,7 +207,8 @@ def test_gaps_table_has_the_documented_rows() -> None:
         "accuracy",
         *(f"{label}_{rate}" for label in ("negative", "neutral", "positive") for rate in ("FPR", "TPR")),
     }
-    assert result.summary["interval"]["method"] == "t"
+    assert result.summary["interval"]["method"] == "permutation" and result.summary["correction"] == "maxt"
+    assert (result.gaps["method"] == "permutation").all() and (result.gaps["n_templates"] == 12).all()
     undefined = result.gaps[result.gaps["metric"] == "neutral_TPR"]  # no sentence is neutral
     assert (undefined["n_runs"] == 0).all() and undefined["gap_mean"].isna().all()
     assert undefined["p_adjusted"].isna().all() and not undefined["significant"].any()
@@ -212,6 +220,10 @@ def test_unknown_options_and_bad_selections_are_input_errors() -> None:
         compute_metrics(frame, ci="wald")
     with pytest.raises(InputError, match="--correction"):
         compute_metrics(frame, correction="bonferroni")
+    with pytest.raises(InputError, match="maxt needs --ci permutation"):
+        compute_metrics(frame, ci="t", correction="maxt")
+    with pytest.raises(InputError, match="--n-permutations"):
+        compute_metrics(frame, n_permutations=0)
     with pytest.raises(InputError, match="group 'x' is not in the predictions"):
         compute_metrics(frame, groups={"cat": ["a", "x"]})
     with pytest.raises(InputError, match="select two groups or more"):
@@ -223,3 +235,18 @@ def test_unknown_options_and_bad_selections_are_input_errors() -> None:
 def test_single_group_category_is_an_input_error() -> None:
     with pytest.raises(InputError, match="single group"):
         compute_metrics(pd.DataFrame(positive_fpr_run("r1", {"a": 3})))
+
+
+def test_study_file_metrics_section_resolves_the_methods_correction() -> None:
+    from pydantic import ValidationError
+
+    from promptbias.config import MetricsEntry
+
+    assert (MetricsEntry().ci, MetricsEntry().correction) == ("permutation", "maxt")
+    assert (
+        MetricsEntry(ci="t").correction == "holm" and MetricsEntry(ci="z", correction="bh").correction == "bh"
+    )
+    with pytest.raises(ValidationError, match="correction maxt needs ci permutation"):
+        MetricsEntry(ci="t", correction="maxt")
+    with pytest.raises(ValidationError, match="unknown method 'wald'"):
+        MetricsEntry(ci="wald")

@@ -76,8 +76,8 @@ def test_rates_lie_in_the_unit_interval_or_are_nan(table: pd.DataFrame) -> None:
 def test_results_do_not_depend_on_row_order(table: pd.DataFrame, random) -> None:
     order = list(range(len(table)))
     random.shuffle(order)
-    original = compute_metrics(table, ci="bootstrap", n_boot=20)
-    shuffled = compute_metrics(table.iloc[order], ci="bootstrap", n_boot=20)
+    original = compute_metrics(table, n_boot=20, n_permutations=20)
+    shuffled = compute_metrics(table.iloc[order], n_boot=20, n_permutations=20)
     for name, frame in original.tables().items():
         pd.testing.assert_frame_equal(frame, shuffled.tables()[name], obj=name)
 

@@ -277,6 +277,26 @@ def test_significant_planted_gap_is_at_the_top(study_dir: Path) -> None:
     assert all(template["rows"] for item in evidence for template in item["templates"])
 
 
+def test_verdicts_show_power_wording_and_markedness(study_dir: Path, tmp_path: Path) -> None:
+    study = load_study(study_dir)
+    verdicts = views.verdicts(study, views.model_order(study))
+    assert len(verdicts) == len(MODELS) * len(PROBES) * len(SUITE)
+    assert all(0 < row["detectable_median"] <= row["detectable_max"] < 1 for row in verdicts)
+    assert all(row["wording_groups"] == 0 for row in verdicts)  # one term per group: nothing to split
+    flagged = study.gaps[study.gaps["significant"]].iloc[0].copy()
+    flagged["default_group"] = True
+    assert "markedness" in views.markedness_note(flagged)
+    flagged["significant"] = False
+    assert views.markedness_note(flagged) == ""
+    # one run: the default test still finds the planted group, with an interval from the template bootstrap
+    unit = study_dir / "units" / "tiny-lm__sst5__soft__seed0" / "predictions.parquet"
+    single = run_metrics([unit], tmp_path / "metrics").gaps
+    planted = single[(single["group"] == "old") & (single["metric"] == "negative_FPR")].iloc[0]
+    assert planted["significant"] and planted["ci_low"] > 0 and planted["n_runs"] == 1
+    index = build_report(tmp_path / "metrics", tmp_path / "report").read_text(encoding="utf-8")
+    assert "Verdicts per attribute" in index and ("no gap larger than" in index or "flagged" in index)
+
+
 # ---------------------------------------------------------------------------------------- in Chromium
 
 
@@ -371,9 +391,10 @@ def test_report_in_the_browser(report_dir: Path) -> None:
 
 
 def test_single_run_renders_without_intervals(study_dir: Path, tmp_path: Path) -> None:
-    """One run: no interval and no significance anywhere; the page still draws every chart, error-free."""
+    """One run with t intervals: no interval and no significance anywhere; the page still draws every chart,
+    error-free. (The default permutation test works with one run: see test_verdicts_...)"""
     unit = study_dir / "units" / "tiny-lm__sst5__soft__seed0" / "predictions.parquet"
-    run_metrics([unit], tmp_path / "metrics")
+    run_metrics([unit], tmp_path / "metrics", ci="t")
     index = build_report(tmp_path / "metrics", tmp_path / "report")
     assert "No gap is significant after correction" in index.read_text(encoding="utf-8")
     with visit(index) as seen:

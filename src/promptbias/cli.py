@@ -277,23 +277,56 @@ def predict(
 def metrics(
     inputs: Annotated[list[Path], typer.Argument(help="Prediction files or results folders.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder: new, empty or an earlier metrics one.")],
-    ci: Annotated[str, typer.Option(help="Interval across runs: t, z (the reference's) or bootstrap.")] = "t",
+    ci: Annotated[
+        str | None,
+        typer.Option(
+            help="Test and interval: permutation (the default: groups permuted within templates, two-level "
+            "bootstrap interval), t, z (the reference's), bootstrap (templates) or multibootstrap (runs and "
+            "templates)."
+        ),
+    ] = None,
     groups: Annotated[Path | None, typer.Option(help="YAML file: category -> groups to compare.")] = None,
-    correction: Annotated[str, typer.Option(help="Multiple-testing correction: holm, bh or none.")] = "holm",
-    seed: Annotated[int, typer.Option(help="Seed of the template bootstrap.")] = 0,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples per run.")] = 1000,
+    correction: Annotated[
+        str | None,
+        typer.Option(
+            help="maxt (permutation only), holm, bh or none; default: maxt for permutation, else holm."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations and the bootstrap.")] = 0,
+    n_boot: Annotated[int | None, typer.Option("--n-boot", help="Bootstrap resamples.")] = None,
+    n_permutations: Annotated[
+        int | None, typer.Option("--n-permutations", help="Permutations of the permutation test.")
+    ] = None,
+    calibrate: Annotated[
+        int,
+        typer.Option(
+            help="Also rerun the whole test on N copies of the predictions with groups permuted within "
+            "templates, and print the share of copies with any significant gap beside alpha."
+        ),
+    ] = 0,
 ) -> None:
-    """Fairness metrics: group rates, gaps with intervals, flip rates, generalized metrics."""
+    """Fairness metrics: group rates, gaps with tests and intervals, flip rates, generalized metrics."""
     from promptbias.metrics import run_metrics
+    from promptbias.metrics.calibration import calibrate_text
 
+    chosen = {"ci": ci, "n_boot": n_boot, "n_permutations": n_permutations}  # None: the metrics' default
     result = run_metrics(
-        inputs, out, ci=ci, groups_file=groups, correction=correction, seed=seed, n_boot=n_boot
+        inputs,
+        out,
+        groups_file=groups,
+        correction=correction,
+        seed=seed,
+        calibrate=calibrate,
+        **{name: value for name, value in chosen.items() if value is not None},
     )
     summary = result.summary
     typer.echo(
         f"wrote {out}: {summary['n_runs']} run(s), {summary['n_gaps']} gaps, "
-        f"{summary['n_significant']} significant after {summary['correction']} correction"
+        f"{summary['n_significant']} significant ({summary['interval']['method']}, "
+        f"{summary['correction']} correction)"
     )
+    if summary.get("calibration"):
+        typer.echo(calibrate_text(summary["calibration"]))
     shown = 5
     for message in summary["warnings"][:shown]:
         typer.echo(f"promptbias: warning: {message}", err=True)

@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from promptbias.data.files import read_text
 from promptbias.errors import InputError
+from promptbias.metrics.uncertainty import (
+    CORRECTIONS,
+    DEFAULT_METHOD,
+    INTERVAL_METHODS,
+    MAX_T,
+    PERMUTATION,
+    default_correction,
+)
 from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, DEFAULT_TEMPLATE, TuningSettings
 from promptbias.verbalizer import LABEL_WORDS
 
@@ -123,9 +131,33 @@ class SuiteEntry(_Strict):
 
 
 class MetricsEntry(_Strict):
-    ci: Literal["t", "z", "bootstrap"] = "t"
-    correction: Literal["holm", "bh", "none"] = "holm"
+    """The metrics stage's options (``promptbias metrics`` has the same ones, with the same defaults)."""
+
+    ci: str = DEFAULT_METHOD
+    correction: str | None = None  # None: the method's own (maxt for permutation, else holm)
     groups: Path | None = None
+
+    @field_validator("ci")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in INTERVAL_METHODS:
+            raise ValueError(f"unknown method {value!r} (expected {', '.join(INTERVAL_METHODS)})")
+        return value
+
+    @field_validator("correction")
+    @classmethod
+    def _known_correction(cls, value: str | None) -> str | None:
+        if value is not None and value not in CORRECTIONS:
+            raise ValueError(f"unknown correction {value!r} (expected {', '.join(CORRECTIONS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _resolved_correction(self) -> MetricsEntry:
+        correction = default_correction(self.ci) if self.correction is None else self.correction
+        if correction == MAX_T and self.ci != PERMUTATION:
+            raise ValueError(f"correction maxt needs ci {PERMUTATION} (got ci {self.ci})")
+        object.__setattr__(self, "correction", correction)
+        return self
 
 
 class ScoringEntry(_Strict):

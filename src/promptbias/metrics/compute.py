@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,12 +12,30 @@ import pandas as pd
 
 from promptbias.errors import InputError
 from promptbias.labels import LABELS
-from promptbias.metrics import counterfactual, diagnostics, gaps, generalized, uncertainty
+from promptbias.metrics import (
+    calibration,
+    counterfactual,
+    diagnostics,
+    gaps,
+    generalized,
+    permutation,
+    uncertainty,
+    wording,
+)
 from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, group_metrics, metric_frame, template_counts
 from promptbias.metrics.loading import RUN_KEY, normalise_predictions, resolve_groups
-from promptbias.metrics.summary import build_summary
+from promptbias.metrics.summary import build_summary, plain
+from promptbias.suites.defaults import default_groups
 
 DEFAULT_BOOTSTRAP = 1000
+RESAMPLED_INTERVALS = (uncertainty.PERMUTATION, "bootstrap", "multibootstrap")
+INTERVAL_NAMES = {
+    uncertainty.PERMUTATION: "two-level bootstrap (runs and templates)",
+    "multibootstrap": "two-level bootstrap (runs and templates)",
+    "bootstrap": "template bootstrap (runs fixed)",
+    "t": "t across runs",
+    "z": "normal across runs",
+}
 
 
 @dataclass
@@ -32,6 +51,7 @@ class MetricsResult:
     generalized_groups: pd.DataFrame
     generalized_pairs: pd.DataFrame
     generalized_summary: pd.DataFrame
+    wording_gaps: pd.DataFrame
     warnings: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -47,58 +67,86 @@ class MetricsResult:
             "generalized_groups.csv": self.generalized_groups,
             "generalized_pairs.csv": self.generalized_pairs,
             "generalized_summary.csv": self.generalized_summary,
+            "wording_gaps.csv": self.wording_gaps,
             "warnings.csv": self.warnings,
         }
 
 
-def check_options(ci: str, correction: str, n_boot: int = DEFAULT_BOOTSTRAP) -> None:
-    """Reject an unknown interval method or correction, or a bootstrap without resamples."""
+def check_options(
+    ci: str,
+    correction: str | None,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    n_permutations: int = permutation.DEFAULT_PERMUTATIONS,
+    calibrate: int = 0,
+) -> str:
+    """Reject an unknown method or correction, max-T without the permutation test, or no resamples; return
+    the correction to use (``None``: the method's own, max-T for the permutation test, else Holm)."""
     if ci not in uncertainty.INTERVAL_METHODS:
         raise InputError(
             "--ci", f"unknown interval method {ci!r} (expected {', '.join(uncertainty.INTERVAL_METHODS)})"
         )
+    correction = uncertainty.default_correction(ci) if correction is None else correction
     if correction not in uncertainty.CORRECTIONS:
         raise InputError(
             "--correction",
             f"unknown correction {correction!r} (expected {', '.join(uncertainty.CORRECTIONS)})",
         )
+    if correction == uncertainty.MAX_T and ci != uncertainty.PERMUTATION:
+        raise InputError("--correction", f"maxt needs --ci {uncertainty.PERMUTATION} (got --ci {ci})")
     if n_boot < 1:
         raise InputError("--n-boot", f"needs at least one resample, got {n_boot}")
+    if n_permutations < 1:
+        raise InputError("--n-permutations", f"needs at least one permutation, got {n_permutations}")
+    if calibrate < 0:
+        raise InputError("--calibrate", f"needs a number of copies (0 or more), got {calibrate}")
+    return correction
 
 
 def compute_metrics(
     predictions: pd.DataFrame,
     *,
-    ci: str = "t",
+    ci: str = uncertainty.DEFAULT_METHOD,
     groups: Mapping[str, Sequence[str]] | None = None,
-    correction: str = "holm",
+    correction: str | None = None,
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
+    n_permutations: int = permutation.DEFAULT_PERMUTATIONS,
+    calibrate: int = 0,
 ) -> MetricsResult:
     """All metrics of ``predictions`` (a frame like ``load_predictions`` returns).
 
-    ``ci``: ``t``, ``z`` or ``bootstrap`` (``n_boot`` template resamples drawn from ``seed``); ``groups``: the
-    groups to compare per category (others: all groups); ``correction``: ``holm``, ``bh`` or ``none`` over
-    every row of the gaps table.
+    ``ci``: ``permutation`` (the test of ``metrics/permutation.py`` with ``n_permutations`` permutations and
+    the two-level bootstrap's interval), ``t``, ``z``, ``bootstrap`` or ``multibootstrap`` (``n_boot``
+    resamples; everything drawn from ``seed``); ``groups``: the groups to compare per category (others: all
+    groups); ``correction``: ``maxt`` (permutation only), ``holm``, ``bh`` or ``none`` (default: max-T for
+    the permutation test, else Holm over every row of the gaps table); ``calibrate``: rerun the test on
+    this many copies with groups permuted within templates (``metrics/calibration.py``).
     """
-    check_options(ci, correction, n_boot)
+    correction = check_options(ci, correction, n_boot, n_permutations, calibrate)
     predictions = normalise_predictions(predictions)
     selected = resolve_groups(predictions, groups)
     runs = run_table(predictions)
     counts = template_counts(predictions)
     compared = counts[_in_selection(counts, selected)].reset_index(drop=True)
+    sentences = predictions[_in_selection(predictions, selected)].reset_index(drop=True)
     per_group = group_metrics(counts, runs, selected)
 
-    metrics = gaps.RATE_GAP_METRICS
-    if counts["n_prob"].sum() > 0:
-        metrics = (*metrics, *gaps.PROBABILITY_GAP_METRICS)
+    metrics = gap_metrics(counts)
     per_run = gaps.run_gaps(compared, metrics)
-    table = gap_table(
-        per_run, compared, runs, metrics, ci=ci, correction=correction, seed=seed, n_boot=n_boot
+    options = {
+        "ci": ci,
+        "correction": correction,
+        "seed": seed,
+        "n_boot": n_boot,
+        "n_permutations": n_permutations,
+    }
+    table = gap_table(per_run, compared, sentences, runs, metrics, **options)
+    wording_table = wording.wording_gaps(
+        sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
     )
 
     flips = counterfactual.template_flips(compared)
-    examples = counterfactual.flip_examples(flips, predictions[_in_selection(predictions, selected)])
+    examples = counterfactual.flip_examples(flips, sentences)
     group_totals = compared.groupby(list(GROUP_KEY), sort=True, observed=True)[list(COUNT_COLUMNS)].sum()
     general = generalized.generalized_metrics(group_totals.reset_index())
 
@@ -109,7 +157,9 @@ def compute_metrics(
         "method": ci,
         "level": uncertainty.LEVEL,
         "seed": seed,
-        "n_boot": n_boot if ci == "bootstrap" else None,
+        "n_boot": n_boot if ci in RESAMPLED_INTERVALS else None,
+        "n_permutations": n_permutations,
+        "interval": INTERVAL_NAMES[ci],
     }
     summary = build_summary(
         runs=runs,
@@ -122,6 +172,11 @@ def compute_metrics(
         nan_counts=nan_counts,
         messages=diagnostics.warning_messages(warnings, nan_counts),
     )
+    if calibrate:
+        test = partial(gaps_of, selected=selected, **options)
+        summary["calibration"] = plain(
+            {**calibration.calibrate(predictions, calibrate, seed, test), "alpha": uncertainty.ALPHA}
+        )
     return MetricsResult(
         group_metrics=per_group,
         run_gaps=per_run,
@@ -132,14 +187,33 @@ def compute_metrics(
         generalized_groups=general[0],
         generalized_pairs=general[1],
         generalized_summary=general[2],
+        wording_gaps=wording_table,
         warnings=warnings,
         summary=summary,
     )
 
 
+def gap_metrics(counts: pd.DataFrame) -> tuple[str, ...]:
+    """The metrics that get gaps: the rates, and the mean probabilities when the inputs have them."""
+    if counts["n_prob"].sum() > 0:
+        return (*gaps.RATE_GAP_METRICS, *gaps.PROBABILITY_GAP_METRICS)
+    return gaps.RATE_GAP_METRICS
+
+
+def gaps_of(predictions: pd.DataFrame, selected: Mapping[str, Sequence[str]], **options: Any) -> pd.DataFrame:
+    """The gaps table alone (what ``--calibrate`` reruns on each permuted copy); ``options`` as ``gap_table``."""
+    counts = template_counts(predictions)
+    compared = counts[_in_selection(counts, selected)].reset_index(drop=True)
+    sentences = predictions[_in_selection(predictions, selected)].reset_index(drop=True)
+    metrics = gap_metrics(counts)
+    runs = run_table(predictions)
+    return gap_table(gaps.run_gaps(compared, metrics), compared, sentences, runs, metrics, **options)
+
+
 def gap_table(
     per_run: pd.DataFrame,
     compared: pd.DataFrame,
+    sentences: pd.DataFrame,
     runs: pd.DataFrame,
     metrics: tuple[str, ...],
     *,
@@ -147,15 +221,39 @@ def gap_table(
     correction: str,
     seed: int,
     n_boot: int,
+    n_permutations: int,
 ) -> pd.DataFrame:
-    """``gaps.csv``: per-run gaps across runs, with intervals, p-values adjusted over all rows, significance.
+    """``gaps.csv``: per-run gaps across runs, with intervals, p-values, adjusted p-values, significance.
 
-    ``compared`` holds the per-template counts of the compared groups (for the bootstrap).
+    ``compared`` holds the per-template counts of the compared groups (for the bootstraps), ``sentences``
+    their predictions (for the permutation test).
     """
-    bootstrap = gaps.bootstrap_gaps(compared, metrics, n_boot, seed) if ci == "bootstrap" else None
-    table = gaps.across_runs(per_run, runs, ci, bootstrap)
-    table["p_adjusted"] = uncertainty.adjust_p_values(table["p_value"].to_numpy(), correction)
+    resampled = None
+    if ci in RESAMPLED_INTERVALS:
+        two_level = ci != "bootstrap"
+        resampled = gaps.bootstrap_gaps(compared, metrics, n_boot, seed, resample_runs=two_level)
+    if ci == uncertainty.PERMUTATION:
+        test = permutation.permutation_test(
+            sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
+        )
+        resampled = resampled.drop(columns="p_value").merge(
+            test.drop(columns="gap_mean"), on=list(gaps.ACROSS_RUNS_KEY), how="left"
+        )
+    table = gaps.across_runs(per_run, runs, ci, resampled)
+    if correction != uncertainty.MAX_T:
+        table["p_adjusted"] = uncertainty.adjust_p_values(table["p_value"].to_numpy(), correction)
     table["significant"] = table["p_adjusted"] < uncertainty.ALPHA
+    templates = compared.groupby(list(gaps.ACROSS_RUNS_KEY[:-1]), observed=True)["template_id"].nunique()
+    table = table.merge(templates.rename("n_templates").reset_index(), on=list(gaps.ACROSS_RUNS_KEY[:-1]))
+    defaults = default_groups()
+    table["default_group"] = [
+        group in defaults.get(category, ())
+        for category, group in zip(table["category"], table["group"], strict=True)
+    ]
+    table["method"] = ci
+    for column in permutation.TEST_COLUMNS:
+        if column not in table.columns:
+            table[column] = np.nan
     return gaps.order_gaps(table, metrics)
 
 

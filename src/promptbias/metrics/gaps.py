@@ -20,7 +20,7 @@ import pandas as pd
 
 from promptbias.labels import LABELS
 from promptbias.metrics import uncertainty
-from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, denominators, nan_mean, rates
+from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, denominators, nan_mean, rates, ratio
 from promptbias.metrics.loading import RUN_KEY
 
 RATE_GAP_METRICS = ("accuracy", *(f"{label}_{rate}" for label in LABELS for rate in ("FPR", "TPR")))
@@ -31,6 +31,7 @@ GAP_COLUMNS = (
     "num_params",
     *ACROSS_RUNS_KEY[3:],
     "n_runs",
+    "n_templates",
     "value_mean",
     "gap_mean",
     "gap_std",
@@ -39,7 +40,13 @@ GAP_COLUMNS = (
     "p_value",
     "p_adjusted",
     "significant",
+    "min_detectable_gap",
     "denominator_min",
+    "default_group",
+    "method",
+    "n_permutations",
+    "p_value_se",
+    "p_adjusted_se",
 )
 
 
@@ -77,8 +84,9 @@ def across_runs(
 
     ``n_runs`` counts the runs where the gap is defined; with none, every statistic is NaN.
 
-    ``method`` is ``t`` or ``z`` (computed here from the per-run gaps) or ``bootstrap`` (``bootstrap`` then
-    holds ``ci_low``, ``ci_high``, ``p_value`` from ``bootstrap_gaps``). Adjusted p-values come later.
+    ``method`` is ``t`` or ``z`` (computed here from the per-run gaps); for the resampling methods
+    ``bootstrap`` holds ``ci_low``, ``ci_high`` and, where the method has it, ``p_value`` and other test
+    columns per gap row. Adjusted p-values come later.
     """
     table = (
         per_run.groupby(list(ACROSS_RUNS_KEY), sort=False, observed=True)
@@ -91,44 +99,54 @@ def across_runs(
         )
         .reset_index()
     )
-    if method == "bootstrap":
-        if bootstrap is None:
-            raise ValueError("the bootstrap method needs bootstrap replicates")
+    if bootstrap is not None:
         table = table.merge(bootstrap, on=list(ACROSS_RUNS_KEY), how="left")
-    else:
+    elif method in ("t", "z"):
         low, high, p_value = uncertainty.mean_interval(
             table["gap_mean"], table["gap_std"], table["n_runs"], method
         )
         table = table.assign(ci_low=low, ci_high=high, p_value=p_value)
+    else:
+        raise ValueError(f"the {method} method needs its resampled intervals")
     sizes = runs.groupby(["model", "dataset", "probe"], sort=False)["num_params"].first().reset_index()
     table = table.merge(sizes, on=["model", "dataset", "probe"], how="left")
     table["denominator_min"] = table["denominator_min"].astype(np.int64)
     return table
 
 
-def bootstrap_gaps(counts: pd.DataFrame, metrics: tuple[str, ...], n_boot: int, seed: int) -> pd.DataFrame:
+def bootstrap_gaps(
+    counts: pd.DataFrame, metrics: tuple[str, ...], n_boot: int, seed: int, *, resample_runs: bool = False
+) -> pd.DataFrame:
     """Template bootstrap of the mean gap, as ``ci_low``, ``ci_high``, ``p_value`` per gap row.
 
     One resample draws templates with replacement (all sentences of a template together); every run of the
     model, dataset and probe uses that same draw (the runs share their templates: it is the templates that
-    were sampled, not the runs), recomputes each group's metrics and gaps, and the resampled gaps are averaged
-    across runs. ``counts`` holds per-template counts of the selected groups. Each (model, dataset, probe,
-    category) draws from its own random stream derived from ``seed`` and its key, so the result depends
-    neither on row order nor on the other inputs. The runs are held fixed: the interval covers the choice of
-    templates, not the choice of seeds.
+    were sampled), recomputes each group's metrics and gaps, and the resampled gaps are averaged across runs.
+    ``counts`` holds per-template counts of the selected groups. Each (model, dataset, probe, category)
+    draws from its own random stream derived from ``seed`` and its key, so the result depends neither on row
+    order nor on the other inputs. With ``resample_runs`` (the two-level bootstrap, Sellam et al. 2022) each
+    resample also draws the runs with replacement, so that the interval covers the choice of seeds and of
+    templates together; without it the runs are held fixed.
     """
     rows = []
     for key, block in counts.groupby(["model", "dataset", "probe", "category"], sort=True, observed=True):
         groups = sorted(block["group"].unique())
         templates = sorted(block["template_id"].unique())
-        rng = np.random.default_rng(_stream(seed, key))
+        rng = np.random.default_rng(stream(seed, key))
         weights = uncertainty.bootstrap_weights(len(templates), n_boot, rng)
         per_run, observed = [], []
         for _, run_block in block.groupby("run_id", sort=True, observed=True):
             array = _dense(run_block, templates, groups)
             per_run.append(_weighted_gaps(weights, array, metrics))
             observed.append(_weighted_gaps(np.ones((1, len(templates))), array, metrics)[0])
-        replicates = nan_mean(np.stack(per_run), axis=0)
+        stacked = np.stack(per_run)
+        if resample_runs:
+            run_weights = uncertainty.bootstrap_weights(len(per_run), n_boot, rng).T.astype(float)
+        else:
+            run_weights = np.ones((len(per_run), n_boot))
+        present = ~np.isnan(stacked)
+        weight = run_weights[:, :, None, None] * present
+        replicates = ratio((np.where(present, stacked, 0.0) * weight).sum(axis=0), weight.sum(axis=0))
         low, high, p_value = uncertainty.bootstrap_interval(replicates, nan_mean(np.stack(observed), axis=0))
         grid = pd.MultiIndex.from_product([groups, metrics], names=["group", "metric"]).to_frame(index=False)
         model, dataset, probe, category = key
@@ -162,7 +180,7 @@ def _dense(block: pd.DataFrame, templates: list[str], groups: list[str]) -> np.n
     return array
 
 
-def _stream(seed: int, key: tuple[str, ...]) -> np.random.SeedSequence:
+def stream(seed: int, key: tuple[str, ...]) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32("\x1f".join(key).encode("utf-8"))])
 
 

@@ -97,6 +97,13 @@ def template_counts(predictions: pd.DataFrame) -> pd.DataFrame:
     probabilities of the sentences that have them, ``n_prob`` counts those sentences.
     """
     keys = list(TEMPLATE_KEY)
+    frame = pd.concat([predictions[keys].reset_index(drop=True), sentence_counts(predictions)], axis=1)
+    return frame.groupby(keys, sort=True, observed=True).sum().reset_index()
+
+
+def sentence_counts(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The ``COUNT_COLUMNS`` of each sentence (row) alone: its confusion cell as a one-hot row, and its class
+    probabilities where it has them (the units that ``template_counts`` adds up)."""
     cell = predictions["y_true"].to_numpy() * 3 + predictions["y_pred"].to_numpy()
     one_hot = np.zeros((len(predictions), len(CELL_COLUMNS)), dtype=np.int64)
     one_hot[np.arange(len(predictions)), cell] = 1
@@ -106,8 +113,7 @@ def template_counts(predictions: pd.DataFrame) -> pd.DataFrame:
     for index, name in enumerate(PROBABILITY_SUM_COLUMNS):
         columns[name] = np.where(has_probabilities, probabilities[:, index], 0.0)
     columns["n_prob"] = has_probabilities.astype(np.int64)
-    frame = pd.concat([predictions[keys].reset_index(drop=True), pd.DataFrame(columns)], axis=1)
-    return frame.groupby(keys, sort=True, observed=True).sum().reset_index()
+    return pd.DataFrame(columns)
 
 
 def metric_frame(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from promptbias import store
 from promptbias.errors import InputError, collected_input_warnings
+from promptbias.metrics import uncertainty
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
 from promptbias.metrics.loading import incomplete_units, load_predictions, read_groups_file, resolve_groups
+from promptbias.metrics.permutation import DEFAULT_PERMUTATIONS
 
 SUMMARY_FILE = "summary.json"
 OUTPUT_KIND = "promptbias-metrics"
@@ -56,16 +58,18 @@ def run_metrics(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    ci: str = "t",
+    ci: str = uncertainty.DEFAULT_METHOD,
     groups_file: str | Path | None = None,
-    correction: str = "holm",
+    correction: str | None = None,
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    calibrate: int = 0,
 ) -> MetricsResult:
     """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
 
     Warnings about the inputs (see ``load_predictions``) go into the summary's warnings, first."""
-    check_options(ci, correction, n_boot)
+    check_options(ci, correction, n_boot, n_permutations, calibrate)
     check_out_dir(out_dir)
     with collected_input_warnings() as read_warnings:
         predictions = load_predictions(inputs)
@@ -74,7 +78,14 @@ def run_metrics(
         groups = read_groups_file(groups_file)
         resolve_groups(predictions, groups, where=groups_file)
     result = compute_metrics(
-        predictions, ci=ci, groups=groups, correction=correction, seed=seed, n_boot=n_boot
+        predictions,
+        ci=ci,
+        groups=groups,
+        correction=correction,
+        seed=seed,
+        n_boot=n_boot,
+        n_permutations=n_permutations,
+        calibrate=calibrate,
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
     result.summary["warnings"] = [*read_warnings, *incomplete_units(inputs), *result.summary["warnings"]]

@@ -1,13 +1,16 @@
 """Uncertainty across runs: 95% intervals and p-values for "mean = 0", and corrections for many tests.
 
-Methods, for n values with mean m and sample standard deviation s (ddof = 1), se = s / sqrt(n):
+Methods (``--ci``), for n values with mean m and sample standard deviation s (ddof = 1), se = s / sqrt(n):
+- ``permutation`` (the default): the permutation test of ``metrics/permutation.py`` (group labels permuted
+  within templates, max-T over a model x training set x probe); its interval is the two-level bootstrap;
 - ``z``: m +- 1.96 se and a normal p-value (the reference notebooks' interval, reproduced exactly);
-- ``t``: m +- t(0.975, n - 1) se and Student's t p-value with n - 1 degrees of freedom (the default);
-- ``bootstrap``: percentile interval of bootstrap replicates of m, and the two-sided normal p-value of
-  m / sd(replicates).
-With n = 1, ``z`` and ``t`` give NaN. When every run gives the same value (se = 0) the interval has zero
-width and p is NaN: with few runs and rates over small groups, identical values come from the discreteness
-of the rates, not from certainty, and must not count as significant (``--ci bootstrap`` still measures them).
+- ``t``: m +- t(0.975, n - 1) se and Student's t p-value with n - 1 degrees of freedom;
+- ``bootstrap``: percentile interval of template-bootstrap replicates of m, and the two-sided normal p-value
+  of m / sd(replicates);
+- ``multibootstrap``: the same with runs and templates resampled together (Sellam et al. 2022).
+With n = 1, ``z`` and ``t`` give NaN. Zero spread never means p = 0: when every run gives the same value
+(se = 0), or no resample moves the gap, the interval has zero width and p is NaN, so the gap is never called
+significant: identical values come from the discreteness of the rates, not from certainty.
 """
 
 from __future__ import annotations
@@ -17,11 +20,20 @@ import scipy.stats
 
 from promptbias.metrics.group import ratio
 
-INTERVAL_METHODS = ("t", "z", "bootstrap")
-CORRECTIONS = ("holm", "bh", "none")
+PERMUTATION = "permutation"
+INTERVAL_METHODS = (PERMUTATION, "t", "z", "bootstrap", "multibootstrap")
+DEFAULT_METHOD = PERMUTATION
+MAX_T = "maxt"
+CORRECTIONS = (MAX_T, "holm", "bh", "none")
 Z_95 = 1.96
 LEVEL = 0.95
 ALPHA = 0.05
+POWER = 0.80
+
+
+def default_correction(method: str) -> str:
+    """The family-wise correction that suits ``method``: max-T for the permutation test, else Holm."""
+    return MAX_T if method == PERMUTATION else "holm"
 
 
 def mean_interval(
@@ -55,7 +67,8 @@ def bootstrap_interval(
 
     The interval is the percentile interval. The p-value is the normal approximation with the bootstrap
     standard error, 2 P(Z > |observed| / sd(replicates)): a share of replicates beyond zero cannot go below
-    about 2 / n_boot, too coarse to survive a correction over hundreds of gaps.
+    about 2 / n_boot, too coarse to survive a correction over hundreds of gaps. Replicates that never move
+    (sd = 0) give p = NaN: no resample measured any uncertainty, which is not certainty.
     """
     replicates = np.asarray(replicates, dtype=float)
     count = (~np.isnan(replicates)).sum(axis=0)
@@ -69,8 +82,7 @@ def bootstrap_interval(
         spread[usable] = np.nanstd(replicates[:, usable], axis=0, ddof=1)
     observed = np.asarray(observed, dtype=float)
     p_value = 2 * scipy.stats.norm.sf(np.abs(ratio(observed, spread)))
-    p_value = np.where(spread == 0, np.where(observed == 0, 1.0, 0.0), p_value)
-    return low, high, np.where(usable & ~np.isnan(observed), p_value, np.nan)
+    return low, high, np.where(usable & (spread > 0) & ~np.isnan(observed), p_value, np.nan)
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -85,7 +97,9 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 
 def adjust_p_values(p_values: np.ndarray, method: str) -> np.ndarray:
-    """Adjusted p-values over all non-NaN entries together (``holm``, ``bh`` or ``none``); NaN stays NaN."""
+    """Adjusted p-values over all non-NaN entries together (``holm``, ``bh`` or ``none``); NaN stays NaN.
+
+    ``maxt`` is not computed here: it needs the permutation null (``metrics/permutation.py``)."""
     p_values = np.asarray(p_values, dtype=float)
     present = ~np.isnan(p_values)
     adjusted = np.full(p_values.shape, np.nan)

@@ -30,6 +30,7 @@ GAPS_COLUMNS = (
 )  # fmt: skip
 OVERALL_COLUMNS = (*RUN_KEYS, "n", "accuracy", "macro_f1")
 FLIP_RATE_COLUMNS = (*RUN_KEYS, "category", "group", "flip_rate", "n_templates")
+WORDING_COLUMNS = ("model", "dataset", "probe", "category", "group", "metric", "gap_mean", "significant")
 FLIP_EXAMPLE_COLUMNS = EXAMPLE_COLUMNS
 PROBE_COMPARISON_COLUMNS = COMPARISON_COLUMNS
 TEXT_COLUMNS = frozenset(
@@ -44,6 +45,9 @@ TEXT_COLUMNS = frozenset(
         "metric",
         "template_id",
         "text",
+        "method",
+        "terms_a",
+        "terms_b",
     }
 )
 LABEL_COLUMNS = frozenset({"y_true", "y_pred", "majority_pred"})
@@ -62,6 +66,7 @@ class Study:
     suite: pd.DataFrame  # one row per run: accuracy, macro-F1 and class shares over the bias suite
     flip_rates: pd.DataFrame | None
     flip_examples: pd.DataFrame | None
+    wording_gaps: pd.DataFrame | None
     probe_comparison: pd.DataFrame | None
     config: dict[str, Any] | None
     environment: dict[str, Any] | None
@@ -90,6 +95,12 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
     group_metrics = read_csv(metrics / "group_metrics.csv", GROUP_METRICS_COLUMNS)
     gaps = read_csv(metrics / "gaps.csv", GAPS_COLUMNS)
     gaps["significant"] = gaps["significant"].map(_truthy)
+    gaps["default_group"] = gaps["default_group"].map(_truthy) if "default_group" in gaps else False
+    if "min_detectable_gap" not in gaps:
+        gaps["min_detectable_gap"] = np.nan
+    wording = read_optional_csv(metrics / "wording_gaps.csv", WORDING_COLUMNS)
+    if wording is not None:
+        wording["significant"] = wording["significant"].map(_truthy)
     summary = read_json(metrics / "summary.json") or {}
     units = read_units(source / "units") if kind == "results" else None
     suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_COLUMNS), group_metrics)
@@ -102,6 +113,7 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
         suite=suite,
         flip_rates=read_optional_csv(metrics / "flip_rates.csv", FLIP_RATE_COLUMNS),
         flip_examples=read_optional_csv(metrics / "flip_examples.csv", FLIP_EXAMPLE_COLUMNS),
+        wording_gaps=wording,
         probe_comparison=read_optional_csv(source / "probe_comparison.csv", PROBE_COMPARISON_COLUMNS),
         config=read_json(source / "study.json") if kind == "results" else None,
         environment=read_json(source / "environment.json") if kind == "results" else None,
@@ -121,7 +133,7 @@ def read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     for column in frame.columns:
         if column in LABEL_COLUMNS:
             frame[column] = frame[column].map(label_name)
-        elif column not in TEXT_COLUMNS and column != "significant":
+        elif column not in TEXT_COLUMNS and column not in ("significant", "default_group"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 

@@ -88,6 +88,8 @@ def _gap_bars(ax, metric_rows: pd.DataFrame, groups: list[str], colours: dict[st
         rows = metric_rows[metric_rows["model"] == model].set_index("group").reindex(groups)
         gap = rows["gap_mean"].to_numpy(dtype=float)
         errors = np.vstack([gap - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - gap])
+        # a bootstrap percentile interval can end a rounding error (or, skewed, a little) short of the mean
+        errors = np.clip(errors, 0.0, None)
         offset = x - 0.4 + width * (index + 0.5)
         ax.bar(offset, np.nan_to_num(gap), width, yerr=errors, color=colour, label=model,
                error_kw={"elinewidth": 0.8, "capsize": 1.5, "ecolor": "#333333"})  # fmt: skip

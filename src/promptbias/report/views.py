@@ -22,6 +22,11 @@ RARE_CLASS_SHARE = 0.02
 CHART_METRICS = ("negative_FPR", "positive_FPR", "neutral_FPR", "negative_TPR", "positive_TPR", "neutral_TPR")
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 CONFIG_KEYS = ("model", "dataset", "probe")
+MARKEDNESS_NOTE = (
+    "{group} is the unmarked default group of {category}: text rarely names it, so a sentence that does is "
+    "unusual wording for it, and its gap may come from markedness rather than from how it is treated "
+    "(Kohankhaki et al. 2024)."
+)
 
 
 def model_order(study: Study) -> list[str]:
@@ -230,11 +235,58 @@ def top_gaps(study: Study, models: list[str], limit: int = 100, fallback: int = 
             "ci_high": row["ci_high"],
             "p_adjusted": row["p_adjusted"],
             "significant": bool(row["significant"]),
+            "min_detectable_gap": row["min_detectable_gap"],
+            "note": markedness_note(row),
             "colour": colours.get(row["model"]),
         }
         for _, row in chosen.head(limit if len(significant) else fallback).iterrows()
     ]
     return {"rows": rows, "n_significant": len(significant)}
+
+
+def markedness_note(row: pd.Series) -> str:
+    """The markedness note for a significant gap of an unmarked default group, else nothing."""
+    if row["significant"] and row["default_group"]:
+        return MARKEDNESS_NOTE.format(group=row["group"], category=row["category"])
+    return ""
+
+
+def verdicts(study: Study, models: list[str]) -> list[dict[str, Any]]:
+    """Per model, training set, probe and attribute: significant gaps, the largest gap, the gap the design
+    would detect with 80% power (median over the attribute's gap rows, and the largest), and the wording
+    baseline beside them (the size of gaps between two halves of one group's terms)."""
+    gaps = study.gaps.assign(_size=study.gaps["gap_mean"].abs())
+    wording = study.wording_gaps
+    rows = []
+    keys = [*CONFIG_KEYS, "category"]
+    for key, frame in gaps.groupby(keys, sort=True):
+        if key[0] not in models:
+            continue
+        words = None
+        if wording is not None and not wording.empty:
+            inside = (wording[keys] == pd.Series(key, index=keys)).all(axis=1)
+            words = wording[inside]
+        detectable = frame["min_detectable_gap"].dropna()
+        flagged_defaults = sorted(set(frame.loc[frame["significant"] & frame["default_group"], "group"]))
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n_groups": frame["group"].nunique(),
+                "n_significant": int(frame["significant"].sum()),
+                "largest_gap": frame["_size"].max(),
+                "median_gap": frame["_size"].median(),
+                "detectable_median": detectable.median() if len(detectable) else None,
+                "detectable_max": detectable.max() if len(detectable) else None,
+                "wording_median": words["gap_mean"].abs().median()
+                if words is not None and len(words)
+                else None,
+                "wording_max": words["gap_mean"].abs().max() if words is not None and len(words) else None,
+                "wording_significant": int(words["significant"].sum()) if words is not None else None,
+                "wording_groups": words["group"].nunique() if words is not None else 0,
+                "flagged_defaults": flagged_defaults,
+            }
+        )
+    return rows
 
 
 def flip_evidence(
@@ -385,13 +437,19 @@ def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
 
 
 def method(study: Study) -> dict[str, str]:
-    """The interval method and the multiple-testing correction, as the metrics stage recorded them."""
+    """The test, the interval method and the multiple-testing correction, as the metrics stage recorded them."""
     summary = study.summary
     found = {}
     interval = summary.get("interval")
     if isinstance(interval, dict) and interval.get("method"):
         level = _number(interval.get("level"))
-        found["interval"] = f"{interval['method']}" + (f", {level:.0%}" if level is not None else "")
+        if interval["method"] == "permutation":
+            found["test"] = (
+                f"permutation of groups within templates, {interval.get('n_permutations')} permutations"
+            )
+        found["interval"] = f"{interval.get('interval') or interval['method']}" + (
+            f", {level:.0%}" if level is not None else ""
+        )
         if interval.get("n_boot"):
             found["interval"] += f", {interval['n_boot']} resamples"
     elif interval:

@@ -91,6 +91,9 @@ class Lexicon(_Strict):
     sample: int | None = Field(default=None, ge=1)
     description: str = ""
     sources: list[str] = []
+    default_group: Text | None = None
+    """The unmarked default group (``white``, ``heterosexual``): text names it least often, so its gap may
+    come from markedness rather than treatment; the report says so when its gap is flagged."""
 
     @field_validator("groups")
     @classmethod
@@ -99,6 +102,12 @@ class Lexicon(_Strict):
             found = ", ".join(groups) or "none"
             raise ValueError(f"needs two or more groups to compare (found: {found})")
         return groups
+
+    @model_validator(mode="after")
+    def _known_default(self) -> Lexicon:
+        if self.default_group is not None and self.default_group not in self.groups:
+            raise ValueError(f"default_group {self.default_group!r} is not one of its groups")
+        return self
 
     def has_pos(self, pos: str) -> bool:
         return any(group.terms(pos) for group in self.groups.values())
