@@ -84,3 +84,30 @@ def test_builtin_suites_mark_their_defaults_and_a_wrong_default_is_an_error(tmp_
     bad.write_text(text.replace("default_group: citizen", "default_group: martian"), encoding="utf-8")
     with pytest.raises(InputError, match="default_group 'martian' is not one of its groups"):
         load_spec(bad)
+
+
+def test_a_users_own_suite_marks_its_default_group(tmp_path) -> None:
+    from promptbias.suites import builtin_path
+
+    # the loan suite with its residency attribute renamed: no built-in list knows "origin"
+    text = builtin_path("loan_applicants").read_text(encoding="utf-8")
+    own = tmp_path / "own.yaml"
+    own.write_text(text.replace("residency:", "origin:").replace("[residency]", "[origin]"), encoding="utf-8")
+    rows = [
+        {
+            **row,
+            "category": "origin",
+            "group": {"black": "citizen", "white": "immigrant"}.get(row["group"], "refugee"),
+        }
+        for row in suite_run(
+            "r1", 6, lambda template, group, term: 2 if group == "white" and template % 2 else 0
+        )
+    ]
+    without = compute_metrics(pd.DataFrame(rows), n_permutations=50, n_boot=50).gaps
+    assert not without["default_group"].any()
+    marked = compute_metrics(pd.DataFrame(rows), n_permutations=50, n_boot=50, suite=own).gaps
+    assert marked.groupby("group")["default_group"].first().to_dict() == {
+        "citizen": True,
+        "immigrant": False,
+        "refugee": False,
+    }

@@ -23,6 +23,7 @@ from promptbias.comparison import compare_probes, largest_changes
 from promptbias.config import ModelEntry, Study
 from promptbias.data.suite import load_suite, sample_templates
 from promptbias.machine import matmul_flops_per_second
+from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.models import LanguageModel
 from promptbias.preflight import check_study
 from promptbias.resources import WorkerSettings, gpu_minutes, memory_budget, model_gpus, model_size_b
@@ -341,6 +342,7 @@ def finish_study(study: Study, units: list[Unit]) -> None:
         ci=study.metrics.ci,
         groups_file=groups,
         correction=study.metrics.correction,
+        suite=study.suite.source,
     )
     reference = next((p.label for p in study.probes if p.kind == "soft_prompt"), study.probes[0].label)
     comparison = compare_probes(result.gaps, accuracy, reference)
@@ -375,7 +377,8 @@ def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
     title = "Largest significant gaps" if not significant.empty else "Largest gaps (none significant)"
     top = shown.reindex(shown["gap_mean"].abs().sort_values(ascending=False).index).head(10)
     columns = ["model", "probe", "category", "group", "metric", "n_runs", "gap_mean", "ci_low", "ci_high"]
-    lines += ["", f"{title} ({study.metrics.ci} intervals, {study.metrics.correction} correction):"]
+    method = f"{study.metrics.ci} test, {study.metrics.correction} correction; intervals: {INTERVAL_NAMES[study.metrics.ci]}"
+    lines += ["", f"{title} ({method}):"]
     lines.append(top[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
     comparison_file = folder / "probe_comparison.csv"
     if comparison_file.exists():

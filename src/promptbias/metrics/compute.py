@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,7 @@ def compute_metrics(
     n_boot: int = DEFAULT_BOOTSTRAP,
     n_permutations: int = permutation.DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
+    suite: str | Path | None = None,
 ) -> MetricsResult:
     """All metrics of ``predictions`` (a frame like ``load_predictions`` returns).
 
@@ -120,7 +122,8 @@ def compute_metrics(
     resamples; everything drawn from ``seed``); ``groups``: the groups to compare per category (others: all
     groups); ``correction``: ``maxt`` (permutation only), ``holm``, ``bh`` or ``none`` (default: max-T for
     the permutation test, else Holm over every row of the gaps table); ``calibrate``: rerun the test on
-    this many copies with groups permuted within templates (``metrics/calibration.py``).
+    this many copies with groups permuted within templates (``metrics/calibration.py``); ``suite``: the
+    suite the predictions came from, whose marked default groups join the built-in ones (``default_group``).
     """
     correction = check_options(ci, correction, n_boot, n_permutations, calibrate)
     predictions = normalise_predictions(predictions)
@@ -139,6 +142,7 @@ def compute_metrics(
         "seed": seed,
         "n_boot": n_boot,
         "n_permutations": n_permutations,
+        "defaults": default_groups(suite),
     }
     table = gap_table(per_run, compared, sentences, runs, metrics, **options)
     wording_table = wording.wording_gaps(
@@ -222,8 +226,11 @@ def gap_table(
     seed: int,
     n_boot: int,
     n_permutations: int,
+    defaults: Mapping[str, set[str]] | None = None,
 ) -> pd.DataFrame:
-    """``gaps.csv``: per-run gaps across runs, with intervals, p-values, adjusted p-values, significance.
+    """``gaps.csv``: per-run gaps across runs, with intervals, p-values, adjusted p-values, significance, and
+    whether a group is its category's unmarked default (``defaults``: category -> default groups; the built-in
+    ones when not given).
 
     ``compared`` holds the per-template counts of the compared groups (for the bootstraps), ``sentences``
     their predictions (for the permutation test).
@@ -245,16 +252,20 @@ def gap_table(
     table["significant"] = table["p_adjusted"] < uncertainty.ALPHA
     templates = compared.groupby(list(gaps.ACROSS_RUNS_KEY[:-1]), observed=True)["template_id"].nunique()
     table = table.merge(templates.rename("n_templates").reset_index(), on=list(gaps.ACROSS_RUNS_KEY[:-1]))
-    defaults = default_groups()
-    table["default_group"] = [
-        group in defaults.get(category, ())
-        for category, group in zip(table["category"], table["group"], strict=True)
-    ]
+    table["default_group"] = is_default_group(table, default_groups() if defaults is None else defaults)
     table["method"] = ci
     for column in permutation.TEST_COLUMNS:
         if column not in table.columns:
             table[column] = np.nan
     return gaps.order_gaps(table, metrics)
+
+
+def is_default_group(table: pd.DataFrame, defaults: Mapping[str, set[str]]) -> list[bool]:
+    """Per row of ``table``: is its group the unmarked default of its category?"""
+    return [
+        group in defaults.get(category, ())
+        for category, group in zip(table["category"], table["group"], strict=True)
+    ]
 
 
 def run_table(predictions: pd.DataFrame) -> pd.DataFrame:

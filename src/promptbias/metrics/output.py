@@ -65,6 +65,7 @@ def run_metrics(
     n_boot: int = DEFAULT_BOOTSTRAP,
     n_permutations: int = DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
+    suite: str | Path | None = None,
 ) -> MetricsResult:
     """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
 
@@ -86,6 +87,7 @@ def run_metrics(
         n_boot=n_boot,
         n_permutations=n_permutations,
         calibrate=calibrate,
+        suite=suite,
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
     result.summary["warnings"] = [*read_warnings, *incomplete_units(inputs), *result.summary["warnings"]]

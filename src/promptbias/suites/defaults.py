@@ -7,7 +7,9 @@ from how the model treats the group (Kohankhaki et al. 2024). The report adds a 
 
 from __future__ import annotations
 
-from promptbias.suites.registry import BUILTIN_DIR
+from pathlib import Path
+
+from promptbias.suites.registry import BUILTIN_DIR, is_template_suite, spec_path
 from promptbias.suites.spec import load_spec
 
 CZARNOWSKA_DEFAULT_GROUPS = {
@@ -20,10 +22,14 @@ CZARNOWSKA_DEFAULT_GROUPS = {
 """The Czarnowska et al. (2021) TSV has no place to mark them, so they are listed here."""
 
 
-def default_groups() -> dict[str, set[str]]:
-    """Category -> its unmarked default group(s), from the Czarnowska list and every built-in suite file."""
+def default_groups(suite: str | Path | None = None) -> dict[str, set[str]]:
+    """Category -> its unmarked default group(s), from the Czarnowska list, every built-in suite file and,
+    when the predictions came from a suite YAML file (``suite``), that file's own marks."""
     found = {category: {group} for category, group in CZARNOWSKA_DEFAULT_GROUPS.items()}
-    for path in sorted(BUILTIN_DIR.glob("*.yaml")):
+    paths = sorted(BUILTIN_DIR.glob("*.yaml"))
+    if suite is not None and is_template_suite(suite):
+        paths.append(spec_path(suite))
+    for path in paths:
         for category, lexicon in load_spec(path).lexicons.items():
             if lexicon.default_group is not None:
                 found.setdefault(category, set()).add(lexicon.default_group)
