@@ -85,6 +85,7 @@ class BenchResult:
     max_abs_dp: float
     agreement_fp32: float
     max_abs_dp_fp32: float
+    agreement_with_naive_fp32: dict[str, float]
     class_distribution: dict[str, dict[str, float]]
     reference_parse_failures: int
     promptbias_tokens: int
@@ -355,6 +356,12 @@ def bench_suite(seed: int = 0) -> tuple[str, pd.DataFrame]:
     return name, load_suite(name)
 
 
+def compare(probabilities: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Share of equal argmax, and the largest absolute difference of a class probability."""
+    same = probabilities.argmax(axis=1) == reference.argmax(axis=1)
+    return round(float(same.mean()), 4), round(float(np.abs(probabilities - reference).max()), 4)
+
+
 def class_distribution(labels: np.ndarray) -> dict[str, float]:
     """Share of each predicted class (and of unparsed answers, label -1, when there are any)."""
     shares = {label: round(float((labels == index).mean()), 4) for index, label in enumerate(LABELS)}
@@ -429,6 +436,9 @@ def run_bench(
         Work(),
     ).flops(fast.model)
 
+    exact = score_texts(full, verbalizer, template, texts, soft, progress=False)
+    agreement, max_abs_dp = compare(fast_probabilities, naive_same)
+    agreement_fp32, max_abs_dp_fp32 = compare(exact, naive_fp32)
     fast_labels = np.asarray(fast_probabilities).argmax(axis=1)
     sps = len(texts) / fast_timing.seconds
     return BenchResult(
@@ -447,10 +457,14 @@ def run_bench(
         naive_same_dtype_sps=round(len(texts) / naive_same_timing.seconds, 2),
         naive_fp32_sps=round(len(texts) / naive_fp32_timing.seconds, 2),
         promptbias_sps=round(sps, 2),
-        agreement=round(float((fast_labels == naive_same.argmax(axis=1)).mean()), 4),
-        max_abs_dp=round(float(np.abs(fast_probabilities - naive_same).max()), 4),
-        agreement_fp32=round(float((fast_labels == naive_fp32.argmax(axis=1)).mean()), 4),
-        max_abs_dp_fp32=round(float(np.abs(fast_probabilities - naive_fp32).max()), 4),
+        agreement=agreement,
+        max_abs_dp=max_abs_dp,
+        agreement_fp32=agreement_fp32,
+        max_abs_dp_fp32=max_abs_dp_fp32,
+        agreement_with_naive_fp32={
+            "promptbias": compare(fast_probabilities, naive_fp32)[0],
+            "naive_same_dtype": compare(naive_same, naive_fp32)[0],
+        },
         class_distribution={
             "reference": class_distribution(reference_labels),
             "naive_same_dtype": class_distribution(naive_same.argmax(axis=1)),
@@ -494,8 +508,12 @@ def bench_text(result: BenchResult) -> str:
         f"  promptbias / naive, same dtype: {result.promptbias_sps / same:.1f}x; "
         f"/ naive fp32: {result.promptbias_sps / result.naive_fp32_sps:.1f}x; "
         f"/ reference: {result.promptbias_sps / result.reference_sps:.1f}x",
-        f"  agreement with naive ({result.dtype}): {result.agreement:.4f}, max |dp| {result.max_abs_dp:.4f}; "
-        f"with naive (float32): {result.agreement_fp32:.4f}, max |dp| {result.max_abs_dp_fp32:.4f}",
+        f"  agreement with naive, both {result.dtype}: {result.agreement:.4f}, max |dp| {result.max_abs_dp:.4f}; "
+        f"both float32: {result.agreement_fp32:.4f}, max |dp| {result.max_abs_dp_fp32:.4f}",
+        "  agreement of each {} path with naive float32: {}".format(
+            result.dtype,
+            ", ".join(f"{path} {share:.4f}" for path, share in result.agreement_with_naive_fp32.items()),
+        ),
         f"  tokens run: promptbias {result.promptbias_tokens:,}, naive {result.naive_tokens:,}",
         f"  promptbias achieved {result.scoring_tflops:.3f} TFLOP/s = "
         f"{result.scoring_fraction_of_peak:.2f} of the matmul rate",
