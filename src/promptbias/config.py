@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from promptbias.data.files import read_text
 from promptbias.errors import InputError
 from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, DEFAULT_TEMPLATE, TuningSettings
+from promptbias.scoring import DEFAULT_BATCH_TOKENS
 from promptbias.verbalizer import LABEL_WORDS
 
 REFERENCE_TEMPLATE = (
@@ -127,7 +128,7 @@ class MetricsEntry(_Strict):
 
 
 class ScoringEntry(_Strict):
-    batch_tokens: int = Field(default=2048, gt=0)
+    batch_tokens: int = Field(default=DEFAULT_BATCH_TOKENS, gt=0)
 
 
 class Study(_Strict):
