@@ -208,21 +208,27 @@ def _entry(entry_type: type[T], options: dict[str, str], **values: object) -> T:
 def bench(
     model: Annotated[str, typer.Option(help="Alias, hub id, local folder or .gguf file.")] = "smollm2-135m",
     sentences: Annotated[int, typer.Option(help="Suite sentences to classify with each method.")] = 2000,
+    prompt: Annotated[
+        Path | None,
+        typer.Option(
+            help="A saved soft prompt (the prompt/ folder of tune); default: one tuned in the bench."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda[:N].")] = "auto",
     dtype: Annotated[
-        str, typer.Option(help="dtype of the project's path: auto, float32, bfloat16.")
+        str, typer.Option(help="The working dtype (all paths but naive fp32): auto, float32, bfloat16.")
     ] = "auto",
     train_steps: Annotated[int, typer.Option(help="Timed training steps of each kind (batch 16).")] = 8,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of the table.")
     ] = False,
 ) -> None:
-    """Speed of the reference method, the naive PEFT forward and the project's path, side by side."""
+    """Speed of the reference method, the naive PEFT forward and the project's path, against the matmul rate."""
     import json
 
     from promptbias.bench import bench_text, run_bench
 
-    result = run_bench(model, sentences, device=device, dtype=dtype, train_steps=train_steps)
+    result = run_bench(model, sentences, device=device, dtype=dtype, train_steps=train_steps, prompt=prompt)
     typer.echo(json.dumps(result.as_dict()) if as_json else bench_text(result))
 
 

@@ -25,6 +25,7 @@ from promptbias.metrics.uncertainty import (
     default_correction,
 )
 from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, DEFAULT_TEMPLATE, TuningSettings
+from promptbias.scoring import DEFAULT_BATCH_TOKENS
 from promptbias.verbalizer import LABEL_WORDS
 
 REFERENCE_TEMPLATE = (
@@ -161,7 +162,7 @@ class MetricsEntry(_Strict):
 
 
 class ScoringEntry(_Strict):
-    batch_tokens: int = Field(default=2048, gt=0)
+    batch_tokens: int = Field(default=DEFAULT_BATCH_TOKENS, gt=0)
 
 
 class Study(_Strict):

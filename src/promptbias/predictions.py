@@ -15,7 +15,7 @@ from promptbias import store
 from promptbias.labels import LABELS
 from promptbias.models import LanguageModel
 from promptbias.probes import Probe
-from promptbias.scoring import score_texts
+from promptbias.scoring import DEFAULT_BATCH_TOKENS, score_texts
 from promptbias.verbalizer import Verbalizer
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
@@ -59,7 +59,7 @@ def predict_suite(
     suite: pd.DataFrame,
     run: dict[str, object],
     *,
-    batch_tokens: int = 2048,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Classify every suite sentence with ``probe``; ``run`` gives model, dataset, probe, run_id, seed, num_params."""

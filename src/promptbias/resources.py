@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptbias.config import ModelEntry, ProbeEntry
-from promptbias.scoring import DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
+from promptbias.scoring import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
 
 KNOWN_SIZES_B = {"smollm2-135m": 0.135}
 GPU_MEMORY_GB = 80.0  # one A100/H100 80 GB; --gpu-memory for other cards
@@ -92,7 +92,7 @@ def prefix_tokens(probe: ProbeEntry) -> int:
 
 
 def memory_budget(
-    size_b: float, probe: ProbeEntry, dtype: str = "auto", batch_tokens: int = 2048
+    size_b: float, probe: ProbeEntry, dtype: str = "auto", batch_tokens: int = DEFAULT_BATCH_TOKENS
 ) -> MemoryBudget:
     """The accelerator memory a unit of a ``size_b``-billion-parameter model with ``probe`` needs, scoring
     ``batch_tokens`` sentence tokens per batch (the study's ``scoring.batch_tokens``)."""
@@ -121,7 +121,7 @@ def gpus_for(memory_gb: float, gpu_memory_gb: float = GPU_MEMORY_GB) -> float:
 def model_gpus(
     model: ModelEntry,
     probes: list[ProbeEntry],
-    batch_tokens: int = 2048,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
     gpu_memory_gb: float = GPU_MEMORY_GB,
 ) -> float:
     """GPUs of the worker that runs ``model``'s units: the study's ``gpus`` when given; none on the CPU;

@@ -150,6 +150,14 @@ def length_batches(lengths: Sequence[int], batch_tokens: int, max_rows: int) -> 
     return batches
 
 
+def batch_plan(
+    rows: Sequence[Sequence[int]], prefix_length: int, batch_tokens: int, max_rows: int
+) -> list[list[int]]:
+    """The batches ``score_texts`` runs: by length within the token budget, fewer rows behind a long prefix."""
+    rows_for_prefix = max(8, PREFIX_COPY_TOKENS // max(prefix_length, 1))
+    return length_batches([len(row) for row in rows], batch_tokens, min(max_rows, rows_for_prefix))
+
+
 def encode_texts(
     lm: LanguageModel,
     verbalizer: Verbalizer,
@@ -193,8 +201,7 @@ def score_texts(
         prefix = build_prefix(lm, soft, ids)
         rows = encode_texts(lm, verbalizer, template, list(unique), prefix.length)
         probabilities = np.zeros((len(rows), 3), dtype=np.float32)
-        rows_for_prefix = max(8, PREFIX_COPY_TOKENS // max(prefix.length, 1))
-        batches = length_batches([len(row) for row in rows], batch_tokens, min(max_rows, rows_for_prefix))
+        batches = batch_plan(rows, prefix.length, batch_tokens, max_rows)
         with tqdm(total=len(rows), desc=description, unit="sent", disable=not progress, leave=False) as bar:
             for batch in batches:
                 scores = class_scores(lm, verbalizer, prefix, [rows[index] for index in batch])
