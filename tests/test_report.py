@@ -368,11 +368,15 @@ def test_report_in_the_browser(report_dir: Path) -> None:
         assert page.locator("figure.attribute-chart svg").count() == len(SUITE)
         page.select_option("#config-select", "sst5 / zero-shot")
         assert "zero-shot" in page.locator("#attribute-0 svg g.point title").first.text_content()
-        # the table sorts by a column without a framework
+        # the table sorts by a column without a framework; a markedness note (the planted religion gap hits
+        # the built-in suite's unmarked default, "christian") sits in its gap's row and moves with it
+        notes = page.locator("table.gaps td p.note").count()
+        assert notes > 0
         header = page.locator("table.gaps th", has_text="|gap|")
         header.click()
         values = [float(v) for v in page.locator("table.gaps tbody tr td:nth-child(7)").all_text_contents()]
-        assert values == sorted(values)
+        assert values == sorted(values) and len(values) == page.locator("table.gaps tbody tr").count()
+        assert page.locator("table.gaps td p.note").count() == notes
         # the script in a sentence and in a group name is text, not code
         assert page.evaluate("document.scripts.length") == 2
         assert page.get_by_text(EVIL_TEXT + " was written by", exact=False).count() > 0
