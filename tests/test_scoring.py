@@ -39,7 +39,7 @@ def peft_probabilities(lm, verbalizer, template, soft, texts):
     return torch.stack(results).numpy()
 
 
-@pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gpt2"])
+@pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gemma3", "gpt2"])
 def test_fast_path_matches_peft_forward_in_fp32(tiny_models, architecture):
     lm = load_model(str(tiny_models[architecture]), dtype="float32", device="cpu")
     verbalizer = build_verbalizer(lm.tokenizer)
