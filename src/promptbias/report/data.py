@@ -31,6 +31,19 @@ GAPS_COLUMNS = (
 OVERALL_COLUMNS = (*RUN_KEYS, "n", "accuracy", "macro_f1")
 FLIP_RATE_COLUMNS = (*RUN_KEYS, "category", "group", "flip_rate", "n_templates")
 WORDING_COLUMNS = ("model", "dataset", "probe", "category", "group", "metric", "gap_mean", "significant")
+MODEL_DIFFERENCE_COLUMNS = (
+    "dataset",
+    "probe",
+    "model_a",
+    "model_b",
+    "category",
+    "group",
+    "metric",
+    "difference",
+    "p_adjusted",
+    "significant",
+)
+MODEL_SUMMARY_COLUMNS = ("model", "dataset", "probe", "category", "n_gaps", "n_significant", "mean_abs_gap")
 FLIP_EXAMPLE_COLUMNS = EXAMPLE_COLUMNS
 PROBE_COMPARISON_COLUMNS = COMPARISON_COLUMNS
 TEXT_COLUMNS = frozenset(
@@ -48,6 +61,8 @@ TEXT_COLUMNS = frozenset(
         "method",
         "terms_a",
         "terms_b",
+        "model_a",
+        "model_b",
     }
 )
 LABEL_COLUMNS = frozenset({"y_true", "y_pred", "majority_pred"})
@@ -67,6 +82,8 @@ class Study:
     flip_rates: pd.DataFrame | None
     flip_examples: pd.DataFrame | None
     wording_gaps: pd.DataFrame | None
+    model_differences: pd.DataFrame | None  # two or more models: the paired test of their gaps
+    model_summary: pd.DataFrame | None
     probe_comparison: pd.DataFrame | None
     config: dict[str, Any] | None
     environment: dict[str, Any] | None
@@ -101,6 +118,9 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
     wording = read_optional_csv(metrics / "wording_gaps.csv", WORDING_COLUMNS)
     if wording is not None:
         wording["significant"] = wording["significant"].map(_truthy)
+    differences = read_optional_csv(metrics / "model_differences.csv", MODEL_DIFFERENCE_COLUMNS)
+    if differences is not None:
+        differences["significant"] = differences["significant"].map(_truthy)
     summary = read_json(metrics / "summary.json") or {}
     units = read_units(source / "units") if kind == "results" else None
     suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_COLUMNS), group_metrics)
@@ -114,6 +134,8 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
         flip_rates=read_optional_csv(metrics / "flip_rates.csv", FLIP_RATE_COLUMNS),
         flip_examples=read_optional_csv(metrics / "flip_examples.csv", FLIP_EXAMPLE_COLUMNS),
         wording_gaps=wording,
+        model_differences=differences,
+        model_summary=read_optional_csv(metrics / "model_summary.csv", MODEL_SUMMARY_COLUMNS),
         probe_comparison=read_optional_csv(source / "probe_comparison.csv", PROBE_COMPARISON_COLUMNS),
         config=read_json(source / "study.json") if kind == "results" else None,
         environment=read_json(source / "environment.json") if kind == "results" else None,
