@@ -49,10 +49,10 @@ def test_the_quickstart_estimate_fits_the_budget_and_the_standard_study_does_not
         assert "0.35 TFLOP/s" in text
 
 
-def test_the_quickstart_keeps_the_full_test_split_and_the_zero_shot_comparison() -> None:
+def test_the_quickstart_keeps_the_full_test_split_and_the_zero_shot_comparisons() -> None:
     study = load_study("builtin:quickstart")
     assert study.datasets[0].name == "sst5" and study.datasets[0].test_size is None  # all 2,210 sentences
-    assert {probe.kind for probe in study.probes} >= {"soft_prompt", "zero_shot"}
+    assert {probe.kind for probe in study.probes} >= {"soft_prompt", "zero_shot", "calibrated_zero_shot"}
 
 
 def test_dry_run_from_an_empty_folder_prints_the_plan_at_the_reference_rate(

@@ -1,4 +1,5 @@
-"""Probe kinds: the registry, each kind's own fields in the study file, reading a study without torch."""
+"""Probe kinds: the registry, each kind's own fields in the study file, reading a study without torch, and the
+calibrated zero-shot probe against a by-hand calibration."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from promptbias.config import load_study
 from promptbias.errors import InputError
-from promptbias.probes.kind import REFERENCE_TEMPLATE
+from promptbias.probes.kind import REFERENCE_TEMPLATE, BuildContext, ProbeConfig
 from promptbias.probes.registry import KINDS, parse_probe
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TEMPLATE = "Review: {text}\nSentiment:"
 STUDY = """\
 name: kinds
 models:
@@ -27,7 +31,7 @@ probes:
 
 
 def test_every_kind_is_registered_under_the_name_its_config_carries() -> None:
-    assert set(KINDS) == {"soft_prompt", "zero_shot", "few_shot"}
+    assert set(KINDS) == {"soft_prompt", "zero_shot", "few_shot", "calibrated_zero_shot"}
     for name, kind in KINDS.items():
         config = kind.config()
         assert (kind.name, config.kind, config.label) == (name, name, name)
@@ -84,3 +88,60 @@ def test_reading_a_study_and_its_dry_run_import_neither_torch_nor_transformers(c
     assert done.returncode == 0, done.stderr
     if "dry-run" in code:
         assert "Study " in done.stdout and "TFLOP/s" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tiny_models):
+    from promptbias.models import load_model
+    from promptbias.verbalizer import build_verbalizer
+
+    lm = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
+    return lm, build_verbalizer(lm.tokenizer)
+
+
+def build(config: ProbeConfig, lm, verbalizer, tmp_path: Path):
+    context = BuildContext(lm, verbalizer, 0, lambda split: pd.DataFrame(), tmp_path, 2048, False)
+    return config.probe_kind.build(config, context)
+
+
+def test_the_calibrated_probabilities_are_the_zero_shot_ones_divided_by_the_content_free_prior(
+    tiny_lm, tmp_path: Path
+) -> None:
+    from promptbias.predictions import RunInfo, predict_suite
+    from promptbias.prompt_format import PromptTemplate
+    from promptbias.scoring import score_texts
+
+    lm, verbalizer = tiny_lm
+    texts = ["A gripping, funny film.", "Dull and far too long.", "It is a film.", "I hated every minute."]
+    calibrated = build(
+        parse_probe({"kind": "calibrated_zero_shot", "template": TEMPLATE}), lm, verbalizer, tmp_path
+    )
+    got = calibrated.score(lm, verbalizer, texts, batch_tokens=2048, progress=False)
+
+    template = PromptTemplate.parse(TEMPLATE)  # by hand: the plain prompt on the three content-free inputs
+    prior = np.mean(
+        [score_texts(lm, verbalizer, template, [text], progress=False)[0] for text in ("N/A", "", "[MASK]")],
+        axis=0,
+    )
+    plain = score_texts(lm, verbalizer, template, texts, progress=False)
+    expected = np.array([[p / q for p, q in zip(row, prior, strict=True)] for row in plain])
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not np.allclose(got, plain, atol=1e-3)  # the calibration changed something
+    np.testing.assert_allclose(calibrated.describe()["content_free_probabilities"], prior, atol=1e-6)
+
+    suite = pd.DataFrame(
+        {
+            "label": [2, 0, 1, 0],
+            "category": "x",
+            "group": ["a", "b", "a", "b"],
+            "template_id": 0,
+            "text": texts,
+        }
+    )
+    run = RunInfo("tiny", "sst5", "calibrated_zero_shot", "seed0", 0, lm.num_params)
+    table = predict_suite(lm, verbalizer, calibrated, suite, run, progress=False)
+    np.testing.assert_allclose(
+        table[["p_negative", "p_neutral", "p_positive"]].to_numpy(), expected, atol=1e-6
+    )
+    assert (table["y_pred"].to_numpy() == expected.argmax(axis=1)).all()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
+from promptbias.probes.calibrated_zero_shot import CalibratedZeroShot
 from promptbias.probes.few_shot import FewShot
 from promptbias.probes.kind import ProbeConfig, ProbeKind
 from promptbias.probes.soft_prompt import SoftPrompt
@@ -20,6 +21,7 @@ KINDS: dict[str, type[ProbeKind]] = {
         SoftPrompt,
         ZeroShot,
         FewShot,
+        CalibratedZeroShot,
     )
 }
 
