@@ -10,6 +10,7 @@ the argmax is the same.) The prior is recorded in the unit's ``probe.json``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -44,8 +45,6 @@ class CalibratedZeroShot(ProbeKind):
 
     @classmethod
     def build(cls, config: CalibratedZeroShotConfig, context: BuildContext) -> Probe:
-        from functools import partial
-
         from promptbias.prompt_format import PromptTemplate
 
         template = PromptTemplate.parse(config.resolved_template)
