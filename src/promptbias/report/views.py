@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from promptbias.labels import LABELS
+from promptbias.probes.registry import KINDS
 from promptbias.report.data import RUN_KEYS, Study
 
 # A probe within CHANCE_MARGIN of the majority-class rate is "barely better than chance"; a class predicted
@@ -406,14 +407,14 @@ def probe_comparison(study: Study, limit: int = 15) -> dict[str, Any] | None:
 
 
 def derive_probe_comparison(study: Study) -> pd.DataFrame | None:
-    """The probe comparison from the gaps when the results folder has none: every probe against the soft
-    prompt (a probe whose kind or name says ``soft``), else against the first probe by name."""
+    """The probe comparison from the gaps when the results folder has none: every probe against the tuned
+    one (a probe whose kind the registry marks tuned: the soft prompt), else against the first probe by name."""
     probes = sorted(set(study.gaps["probe"]))
     if len(probes) < 2:
         return None
     kinds = study.runs.groupby("probe")["probe_kind"].first().to_dict() if "probe_kind" in study.runs else {}
-    soft = [probe for probe in probes if "soft" in f"{kinds.get(probe, '')} {probe}".lower()]
-    reference = (soft or probes)[0]
+    tuned = [probe for probe in probes if kinds.get(probe) in KINDS and KINDS[kinds[probe]].tuned]
+    reference = (tuned or probes)[0]
     keys = ["model", "dataset", "category", "group", "metric"]
     gaps = study.gaps[[*keys, "probe", "gap_mean"]]
     merged = gaps[gaps["probe"] != reference].merge(
