@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from promptbias import store
-from promptbias.comparison import compare_probes, largest_changes
 from promptbias.config import ModelEntry, Study
 from promptbias.data.suite import load_suite, sample_templates
 from promptbias.machine import matmul_flops_per_second
+from promptbias.metrics.comparison import compare_probes, largest_changes
 from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.models import LanguageModel
 from promptbias.preflight import check_study

@@ -21,7 +21,7 @@ import pandas as pd
 from promptbias import store
 from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry, Study
 from promptbias.data.training import load_split, subsample
-from promptbias.evaluation import classification_summary
+from promptbias.metrics.evaluation import classification_summary
 from promptbias.models import LanguageModel
 from promptbias.predictions import predict_suite, write_predictions
 from promptbias.probes import Probe

@@ -166,6 +166,12 @@ def denominators(counts: np.ndarray, table: Mapping[str, Metric] = METRICS) -> d
     return result
 
 
+def confusion_counts(confusion: np.ndarray) -> np.ndarray:
+    """The ``COUNT_COLUMNS`` of one 3x3 confusion matrix (rows true, columns predicted), without probabilities."""
+    cells = np.asarray(confusion, dtype=float).ravel()
+    return np.concatenate([cells, np.zeros(len(COUNT_COLUMNS) - len(CELL_COLUMNS))])
+
+
 def _put(values: dict[str, np.ndarray], name: str, metric: Metric, array: np.ndarray) -> None:
     """``array`` into ``values`` as ``name``, or split by class as ``c_<name>`` for a per-class metric."""
     if not metric.per_class:
