@@ -13,22 +13,14 @@ GROUP_KEY = (*RUN_KEY, "category", "group")
 
 # Prediction files: one row per suite sentence.
 PROBABILITY_COLUMNS = tuple(f"p_{label}" for label in LABELS)
-RUN_COLUMNS = ("model", "dataset", "probe", "run_id", "seed", "num_params")
+RUN_COLUMNS = (*RUN_KEY, "seed", "num_params")
 PREDICTION_COLUMNS = (
     "y_true", "y_pred", *PROBABILITY_COLUMNS, "category", "group", "template_id", "text", *RUN_COLUMNS,
 )  # fmt: skip
 # The TSV layout of other tools' prediction files, which ``predictions.tsv`` follows so that they read it.
 REFERENCE_COLUMNS = (
-    "y_true",
-    "y_pred",
-    "category",
-    "group",
-    "text",
-    "model",
-    "run_id",
-    "dataset",
-    "num_params",
-)
+    "y_true", "y_pred", "category", "group", "text", "model", "run_id", "dataset", "num_params",
+)  # fmt: skip
 # What the metrics stage needs of a prediction file; ``probe``, ``template_id``, ``text``, ``num_params`` and
 # the probabilities are optional.
 REQUIRED_COLUMNS = ("y_true", "y_pred", "category", "group", "model", "dataset", "run_id")
