@@ -62,9 +62,16 @@ class Counts:
         support = matrix.sum(axis=-1)
         predicted = matrix.sum(axis=-2)
         fp, fn = predicted - tp, support - tp
-        probability_sum = counts[..., len(CELL_COLUMNS) : len(CELL_COLUMNS) + 3]
         return cls(
-            n, tp, fp, fn, n[..., None] - support - fp, support, predicted, probability_sum, counts[..., -1]
+            n=n,
+            tp=tp,
+            fp=fp,
+            fn=fn,
+            tn=n[..., None] - support - fp,
+            support=support,
+            predicted=predicted,
+            probability_sum=counts[..., len(CELL_COLUMNS) : len(CELL_COLUMNS) + 3],
+            n_prob=counts[..., -1],
         )
 
 
@@ -142,26 +149,26 @@ def rates(counts: np.ndarray, table: Mapping[str, Metric] = METRICS) -> dict[str
     defined per-class F1 values: a class neither true nor predicted has none), each metric of the table
     (per class c as ``c_<name>``) and ``c_support`` (sentences truly c).
     """
-    counts_of = Counts.of(counts)
-    values = {"n": counts_of.n}
+    tally = Counts.of(counts)
+    values = {"n": tally.n}
     for name, metric in table.items():
-        value = ratio(metric.numerator(counts_of), metric.denominator(counts_of))
+        value = ratio(metric.numerator(tally), metric.denominator(tally))
         _put(values, name, metric, value)
-        if name == "F1":
+        if name == "F1":  # macro-F1, the one definition (held-out evaluation and suite tables alike)
             values["macro_f1"] = nan_mean(value, axis=-1)
     for index, label in enumerate(LABELS):
-        values[f"{label}_support"] = counts_of.support[..., index]
+        values[f"{label}_support"] = tally.support[..., index]
     return values
 
 
 def denominators(counts: np.ndarray, table: Mapping[str, Metric] = METRICS) -> dict[str, np.ndarray]:
     """The denominator behind each metric of ``table`` (per class c as ``c_<name>``): ``n`` for accuracy,
     sentences not c for ``c_FPR``, truly c for ``c_TPR``, sentences with probabilities for ``c_mean_prob``."""
-    counts_of = Counts.of(counts)
+    tally = Counts.of(counts)
     result: dict[str, np.ndarray] = {}
     for name, metric in table.items():
-        shape = counts_of.support.shape if metric.per_class else counts_of.n.shape
-        denominator = np.broadcast_to(metric.denominator(counts_of), shape)
+        shape = tally.support.shape if metric.per_class else tally.n.shape
+        denominator = np.broadcast_to(metric.denominator(tally), shape)
         _put(result, name, metric, denominator)
     return result
 
