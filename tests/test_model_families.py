@@ -12,8 +12,8 @@ from peft import PeftModel
 from promptbias.config import DatasetEntry, ModelEntry
 from promptbias.metrics import run_metrics
 from promptbias.models import load_model
-from promptbias.predictions import COLUMNS, REFERENCE_COLUMNS
 from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.schema import PREDICTION_COLUMNS, REFERENCE_COLUMNS
 from promptbias.stages import predict_stage, tune_stage
 
 
@@ -46,12 +46,12 @@ def test_tune_predict_metrics(tiny_models, tmp_path, architecture):
         progress=False,
     )
     table = pd.read_parquet(out)
-    assert list(table.columns) == COLUMNS
+    assert list(table.columns) == list(PREDICTION_COLUMNS)
     assert table["category"].nunique() == 8
     probabilities = table[["p_negative", "p_neutral", "p_positive"]].to_numpy()
     assert abs(probabilities.sum(axis=1) - 1).max() < 1e-5
     assert (probabilities.argmax(axis=1) == table["y_pred"]).all()
-    assert list(pd.read_csv(out.with_suffix(".tsv"), sep="\t").columns) == REFERENCE_COLUMNS
+    assert list(pd.read_csv(out.with_suffix(".tsv"), sep="\t").columns) == list(REFERENCE_COLUMNS)
 
     result = run_metrics([out], tmp_path / "metrics")
     assert (tmp_path / "metrics" / "gaps.csv").exists()

@@ -15,27 +15,12 @@ import pandas as pd
 
 from promptbias import store
 from promptbias.batching import DEFAULT_BATCH_TOKENS
-from promptbias.labels import LABELS
 from promptbias.probes import Probe
+from promptbias.schema import PREDICTION_COLUMNS, PROBABILITY_COLUMNS, REFERENCE_COLUMNS, RUN_COLUMNS
 from promptbias.verbalizer import Verbalizer
 
 if TYPE_CHECKING:
     from promptbias.models import LanguageModel
-
-PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
-RUN_COLUMNS = ["model", "dataset", "probe", "run_id", "seed", "num_params"]
-COLUMNS = ["y_true", "y_pred", *PROBABILITY_COLUMNS, "category", "group", "template_id", "text", *RUN_COLUMNS]
-REFERENCE_COLUMNS = [
-    "y_true",
-    "y_pred",
-    "category",
-    "group",
-    "text",
-    "model",
-    "run_id",
-    "dataset",
-    "num_params",
-]
 
 
 @dataclass(frozen=True)
@@ -65,7 +50,7 @@ def predictions_table(suite: pd.DataFrame, probabilities: np.ndarray, run: RunIn
     )
     for column in RUN_COLUMNS:
         table[column] = getattr(run, column)
-    return table[COLUMNS]
+    return table[list(PREDICTION_COLUMNS)]
 
 
 def predict_suite(
@@ -92,5 +77,5 @@ def predict_suite(
 
 def write_predictions(table: pd.DataFrame, folder: Path) -> None:
     """``predictions.parquet`` and its TSV twin in the reference layout, each written atomically."""
-    store.write_frame(folder / "predictions.tsv", table[REFERENCE_COLUMNS])
+    store.write_frame(folder / "predictions.tsv", table[list(REFERENCE_COLUMNS)])
     store.write_frame(folder / "predictions.parquet", table)

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 
 from promptbias import store
-from promptbias.comparison import compare_probes, largest_changes
 from promptbias.config import ModelEntry, Study
 from promptbias.machine import environment, matmul_flops_per_second
+from promptbias.metrics.comparison import compare_probes, largest_changes
 from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.plan import estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.preflight import check_study

@@ -100,6 +100,6 @@ def predict_stage(
     table = predict_suite(lm, verbalizer, probe, table_suite, run, progress=progress)
     for path in (out, out.with_suffix(".tsv")):
         store.remove_interrupted(path)
-    store.write_frame(out.with_suffix(".tsv"), table[REFERENCE_COLUMNS])
+    store.write_frame(out.with_suffix(".tsv"), table[list(REFERENCE_COLUMNS)])
     store.write_frame(out, table)
     return out

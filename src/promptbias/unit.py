@@ -23,7 +23,7 @@ import pandas as pd
 from promptbias import store
 from promptbias.config import DatasetEntry, ModelEntry, Study
 from promptbias.data.training import load_split, subsample
-from promptbias.evaluation import classification_summary
+from promptbias.metrics.evaluation import classification_summary
 from promptbias.predictions import RunInfo, predict_suite, write_predictions
 from promptbias.probes import Probe
 from promptbias.probes.kind import BuildContext, ProbeConfig

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from promptbias.labels import LABELS
+from promptbias.metrics.comparison import compare_probes
 from promptbias.probes.registry import KINDS
-from promptbias.report.data import RUN_KEYS, Study
+from promptbias.report.data import Study
+from promptbias.schema import RUN_KEY
 
 # A probe within CHANCE_MARGIN of the majority-class rate is "barely better than chance"; a class predicted
 # for fewer than RARE_CLASS_SHARE of the sentences is "almost never predicted".
@@ -100,7 +102,7 @@ def run_rows(study: Study, models: list[str]) -> list[dict[str, Any]]:
     """Accuracy and macro-F1 per run, models in ``models`` order."""
     rows = [
         {
-            **{key: row[key] for key in RUN_KEYS},
+            **{key: row[key] for key in RUN_KEY},
             "seed": _text(row.get("seed")),
             "accuracy": row["accuracy"],
             "macro_f1": row["macro_f1"],
@@ -417,20 +419,10 @@ def derive_probe_comparison(study: Study) -> pd.DataFrame | None:
     reference = (tuned or probes)[0]
     keys = ["model", "dataset", "category", "group", "metric"]
     gaps = study.gaps[[*keys, "probe", "gap_mean"]]
-    merged = gaps[gaps["probe"] != reference].merge(
-        gaps[gaps["probe"] == reference]
-        .drop(columns="probe")
-        .rename(columns={"gap_mean": "reference_gap_mean"}),
-        on=keys,
+    accuracy = study.runs[["model", "dataset", "probe", "accuracy"]].rename(
+        columns={"accuracy": "test_accuracy"}
     )
-    accuracy = _mean_accuracy(study.runs)
-    merged["reference_probe"] = reference
-    merged["gap_change"] = merged["gap_mean"] - merged["reference_gap_mean"]
-    merged["test_accuracy"] = [
-        accuracy.get((m, d, p), math.nan)
-        for m, d, p in zip(merged["model"], merged["dataset"], merged["probe"], strict=True)
-    ]
-    return merged
+    return compare_probes(gaps, accuracy, reference)
 
 
 def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
