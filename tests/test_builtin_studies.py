@@ -1,6 +1,6 @@
 """The study files shipped with the package (builtin:NAME): found from any folder, valid, results under the
 current folder; the quickstart's estimate fits its budget; ``run`` states its estimate and its wall time with
-the measured matmul rate."""
+the measured matmul rate, and the dry run its estimate at the reference machine's rate."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import cli
 from promptbias.config import builtin_studies, load_study
 from promptbias.errors import InputError
-from promptbias.study import estimate_text, plan_units, resolve_suite
+from promptbias.plan import estimate_text, plan_units, resolve_suite
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -49,13 +49,13 @@ def test_the_quickstart_estimate_fits_the_budget_and_the_standard_study_does_not
         assert "0.35 TFLOP/s" in text
 
 
-def test_the_quickstart_keeps_the_full_test_split_and_the_zero_shot_comparison() -> None:
+def test_the_quickstart_keeps_the_full_test_split_and_the_zero_shot_comparisons() -> None:
     study = load_study("builtin:quickstart")
     assert study.datasets[0].name == "sst5" and study.datasets[0].test_size is None  # all 2,210 sentences
-    assert {probe.kind for probe in study.probes} >= {"soft_prompt", "zero_shot"}
+    assert {probe.kind for probe in study.probes} >= {"soft_prompt", "zero_shot", "calibrated_zero_shot"}
 
 
-def test_dry_run_from_an_empty_folder_prints_the_plan_at_the_measured_rate(
+def test_dry_run_from_an_empty_folder_prints_the_plan_at_the_reference_rate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -65,5 +65,5 @@ def test_dry_run_from_an_empty_folder_prints_the_plan_at_the_measured_rate(
     lines = stdout.splitlines()
     assert lines[0].startswith("Study 'quickstart':") and lines[0].endswith("-> results/quickstart")
     assert lines[1].startswith("Suite: czarnowska,")
-    assert "TFLOP/s" in lines[-1]
+    assert "0.65 TFLOP/s (the reference machine; run measures this one before it starts)" in lines[-1]
     assert list(tmp_path.iterdir()) == []  # a dry run writes nothing

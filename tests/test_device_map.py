@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry, Study
+from promptbias.config import DatasetEntry, ModelEntry, Study
 from promptbias.models import load_model
-from promptbias.probes.soft_prompt import TuningSettings, tune_soft_prompt
+from promptbias.probes.tuning import TuningSettings, tune_soft_prompt
+from promptbias.probes.zero_shot import ZeroShotConfig
 from promptbias.prompt_format import PromptTemplate
 from promptbias.scoring import score_texts
 from promptbias.unit import Unit
@@ -41,6 +42,6 @@ def test_device_map_auto_scores_and_tunes_like_a_plain_load(tiny_models):
 def test_the_device_map_does_not_change_which_results_a_unit_reuses():
     def fingerprint(model: ModelEntry) -> str:
         study = Study(name="s", models=[model])
-        return Unit(model, DatasetEntry(name="sst5"), ProbeEntry(kind="zero_shot"), 0).fingerprint(study)
+        return Unit(model, DatasetEntry(name="sst5"), ZeroShotConfig(), 0).fingerprint(study)
 
     assert fingerprint(ModelEntry(name="m")) == fingerprint(ModelEntry(name="m", device_map="auto", gpus=2))

@@ -11,7 +11,7 @@ from peft import PeftModel
 from promptbias.data.suite import load_suite
 from promptbias.data.training import load_split, subsample
 from promptbias.models import load_model
-from promptbias.probes.soft_prompt import TuningSettings, load_soft_prompt, save_soft_prompt, tune_soft_prompt
+from promptbias.probes.tuning import TuningSettings, load_soft_prompt, save_soft_prompt, tune_soft_prompt
 from promptbias.prompt_format import PromptTemplate, prefix_ids, sentence_rows
 from promptbias.scoring import score_texts
 from promptbias.verbalizer import build_verbalizer

@@ -25,8 +25,9 @@ import yaml
 from cli_helpers import cli, snapshot
 from promptbias import store
 from promptbias.config import load_study
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.runner import run_study
 from promptbias.stages import predict_stage
-from promptbias.study import run_study
 
 PROMPTBIAS = str(Path(sys.executable).parent / "promptbias")
 
@@ -74,14 +75,14 @@ TUNE += ["--test-size", "600", "--batch-size", "8", "--max-steps", "20", "--eval
 @pytest.fixture(scope="module")
 def tuned(tiny_models, tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     """An uninterrupted ``tune`` (in this process) and its files."""
-    from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
+    from promptbias.config import DatasetEntry, ModelEntry
     from promptbias.stages import tune_stage
 
     out = tmp_path_factory.mktemp("tuned") / "out"
     tune_stage(
         ModelEntry(name=str(tiny_models["llama"]), dtype="float32", device="cpu"),
         DatasetEntry(name="sst5", train_size=48, dev_size=16, test_size=600),
-        ProbeEntry(kind="soft_prompt", num_virtual_tokens=4, batch_size=8, max_steps=20, eval_every=5),
+        SoftPromptConfig(num_virtual_tokens=4, batch_size=8, max_steps=20, eval_every=5),
         0,
         out,
         progress=False,

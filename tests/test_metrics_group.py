@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from promptbias.metrics import compute_metrics
-from promptbias.metrics.group import CELL_COLUMNS, rates
+from promptbias.metrics import compute_metrics, gaps, generalized
+from promptbias.metrics.group import CELL_COLUMNS, METRICS, Metric, denominators, metric_names, rates
 
 
 def table(pairs_by_group: dict[str, list[tuple[int, int]]], run_id: str = "r1") -> pd.DataFrame:
@@ -135,3 +135,44 @@ def test_non_selected_groups_keep_their_rates_but_are_marked() -> None:
     assert list(rows["selected"]) == [True, True, False]
     assert rows.loc["c", "accuracy"] == 1.0
     assert set(result.gaps["group"]) == {"a", "b"}
+
+
+def test_every_metric_list_derives_from_the_table_in_the_documented_order() -> None:
+    classes = ("negative", "neutral", "positive")
+    assert gaps.gap_metrics(probabilities=False) == (
+        "accuracy", *(f"{label}_{rate}" for label in classes for rate in ("FPR", "TPR")),
+    )  # fmt: skip
+    assert gaps.gap_metrics(probabilities=True) == (
+        *gaps.gap_metrics(probabilities=False), *(f"{label}_mean_prob" for label in classes),
+    )  # fmt: skip
+    assert (
+        tuple(f"{label}_{rate}" for label in classes for rate in ("FPR", "FNR", "TPR"))
+        == generalized.GENERALIZED_METRICS
+    )
+
+
+def test_one_new_row_of_the_table_is_a_new_metric_with_its_denominator_and_gap(monkeypatch) -> None:
+    """The negative predictive value TN / (TN + FN), added as one row, gets its rate, its denominator and,
+    through the whole metrics stage, its gaps."""
+    npv = Metric(lambda c: c.tn, lambda c: c.tn + c.fn, gap=True)
+    extended = {**METRICS, "NPV": npv}
+    # group a, positive class: TP (2,2), FN (2,0), FP (1,2), TN (0,0): NPV 1 / 2
+    # group b, positive class: TP (2,2), TN (0,0) and (1,1): NPV 2 / 2
+    pairs = {"a": [(2, 2), (2, 0), (1, 2), (0, 0)], "b": [(0, 0), (1, 1), (2, 2)]}
+    matrix = confusion_matrix(*zip(*pairs["a"], strict=True), labels=[0, 1, 2])
+    counts = np.concatenate([matrix.ravel(), np.zeros(4)])
+    assert rates(counts, extended)["positive_NPV"] == pytest.approx(0.5)
+    assert denominators(counts, extended)["positive_NPV"] == 2
+    assert "positive_NPV" not in rates(counts)
+    assert metric_names(lambda metric: metric.gap, extended)[:4] == (
+        "accuracy", "negative_FPR", "negative_TPR", "negative_NPV",
+    )  # fmt: skip
+
+    monkeypatch.setitem(METRICS, "NPV", npv)
+    assert "neutral_NPV" in gaps.gap_metrics(probabilities=False)
+    result = compute_metrics(table(pairs), ci="t")
+    rows = result.run_gaps[result.run_gaps["metric"] == "positive_NPV"].set_index("group")
+    assert rows["value"].tolist() == pytest.approx([0.5, 1.0])
+    assert rows["denominator"].tolist() == [2, 2]
+    assert rows["gap"].tolist() == pytest.approx([-0.25, 0.25])
+    assert set(result.gaps["metric"]) >= {"negative_NPV", "neutral_NPV", "positive_NPV"}

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from promptbias.metrics import compute_metrics, simulation
-from promptbias.metrics.gaps import RATE_GAP_METRICS
+from promptbias.metrics.gaps import gap_metrics
 from promptbias.metrics.loading import normalise_predictions
 from promptbias.metrics.models import compare_models, swapped_gaps
+
+RATE_METRICS = gap_metrics(probabilities=False)  # accuracy, and FPR and TPR per class
 
 
 def two_models() -> pd.DataFrame:
@@ -57,7 +59,7 @@ def test_swapping_every_template_exchanges_the_models():
     cells_a = rng.integers(0, 3, (2, 5, 3, 13)).astype(float)
     cells_b = rng.integers(0, 3, (2, 5, 3, 13)).astype(float)
     flips = np.ones((1, 2, 5), dtype=bool)
-    gaps_a, gaps_b = swapped_gaps(cells_a, cells_b, flips, RATE_GAP_METRICS)
+    gaps_a, gaps_b = swapped_gaps(cells_a, cells_b, flips, RATE_METRICS)
     np.testing.assert_allclose(gaps_a[1], gaps_b[0])
     np.testing.assert_allclose(gaps_b[1], gaps_a[0])
 
@@ -69,7 +71,7 @@ def test_false_alarms_and_power_on_simulated_pairs_of_models():
     fair = [
         compare_models(
             normalise_predictions(simulation.simulate_model_pair(s, differ=False)),
-            RATE_GAP_METRICS,
+            RATE_METRICS,
             n_permutations=200,
             seed=s,
         )
@@ -79,7 +81,7 @@ def test_false_alarms_and_power_on_simulated_pairs_of_models():
     biased = [
         compare_models(
             normalise_predictions(simulation.simulate_model_pair(1000 + s, differ=True, shift=2.0)),
-            RATE_GAP_METRICS,
+            RATE_METRICS,
             n_permutations=200,
             seed=s,
         )

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from peft import PeftModel
 
-from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
+from promptbias.config import DatasetEntry, ModelEntry
 from promptbias.metrics import run_metrics
 from promptbias.models import load_model
-from promptbias.predictions import COLUMNS, REFERENCE_COLUMNS
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.schema import PREDICTION_COLUMNS, REFERENCE_COLUMNS
 from promptbias.stages import predict_stage, tune_stage
 
 
@@ -20,7 +21,7 @@ from promptbias.stages import predict_stage, tune_stage
 def test_tune_predict_metrics(tiny_models, tmp_path, architecture):
     model = ModelEntry(name=str(tiny_models[architecture]), dtype="float32", device="cpu")
     dataset = DatasetEntry(name="sst5", train_size=48, dev_size=24, test_size=30)
-    probe = ProbeEntry(kind="soft_prompt", num_virtual_tokens=4, max_steps=4, batch_size=8, eval_every=2)
+    probe = SoftPromptConfig(num_virtual_tokens=4, max_steps=4, batch_size=8, eval_every=2)
     prompt_dir = tune_stage(model, dataset, probe, seed=0, out=tmp_path / "tuned", progress=False)
 
     log = [json.loads(line) for line in (tmp_path / "tuned" / "train_log.jsonl").read_text().splitlines()]
@@ -45,12 +46,12 @@ def test_tune_predict_metrics(tiny_models, tmp_path, architecture):
         progress=False,
     )
     table = pd.read_parquet(out)
-    assert list(table.columns) == COLUMNS
+    assert list(table.columns) == list(PREDICTION_COLUMNS)
     assert table["category"].nunique() == 8
     probabilities = table[["p_negative", "p_neutral", "p_positive"]].to_numpy()
     assert abs(probabilities.sum(axis=1) - 1).max() < 1e-5
     assert (probabilities.argmax(axis=1) == table["y_pred"]).all()
-    assert list(pd.read_csv(out.with_suffix(".tsv"), sep="\t").columns) == REFERENCE_COLUMNS
+    assert list(pd.read_csv(out.with_suffix(".tsv"), sep="\t").columns) == list(REFERENCE_COLUMNS)
 
     result = run_metrics([out], tmp_path / "metrics")
     assert (tmp_path / "metrics" / "gaps.csv").exists()

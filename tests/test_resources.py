@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from promptbias.cluster import for_workers, worker_gpus, worker_model
-from promptbias.config import ModelEntry, ProbeEntry, Study
+from promptbias.config import ModelEntry, Study
+from promptbias.probes.few_shot import FewShotConfig
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.probes.zero_shot import ZeroShotConfig
 from promptbias.resources import WorkerSettings, gpus_for, memory_budget, model_gpus, model_size_b
 
-SOFT, ZERO, FEW = ProbeEntry(kind="soft_prompt"), ProbeEntry(kind="zero_shot"), ProbeEntry(kind="few_shot")
+SOFT, ZERO, FEW = SoftPromptConfig(), ZeroShotConfig(), FewShotConfig()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import torch
 from cli_helpers import cli
 from promptbias.errors import InputError
 from promptbias.models import check_custom_code, resolve_source
-from promptbias.probes.soft_prompt import load_soft_prompt
+from promptbias.probes.tuning import load_soft_prompt
 
 
 def with_auto_map(tiny: Path, folder: Path, model_type: str) -> tuple[Path, Path]:

@@ -28,13 +28,13 @@ import torch
 from peft import PromptTuningConfig, get_peft_model
 from transformers import PreTrainedModel, pipeline
 
-from promptbias.config import REFERENCE_TEMPLATE
 from promptbias.data.suite import czarnowska_path, load_suite
 from promptbias.data.training import load_split
 from promptbias.labels import LABELS
 from promptbias.machine import matmul_flops_per_second, synchronize
 from promptbias.models import LanguageModel, load_model, select_dtype
-from promptbias.probes.soft_prompt import (
+from promptbias.probes.kind import REFERENCE_TEMPLATE
+from promptbias.probes.tuning import (
     DEFAULT_TEMPLATE,
     TuningSettings,
     load_soft_prompt,

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from promptbias.errors import InputError, show_warning_line
+from promptbias.probes.soft_prompt import SoftPromptConfig
 
 if TYPE_CHECKING:
     from promptbias.resources import WorkerSettings
-    from promptbias.study import Executor
+    from promptbias.runner import Executor
 
 T = TypeVar("T")
+TUNING = {name: field.default for name, field in SoftPromptConfig.model_fields.items()}  # tune's defaults
 
 app = typer.Typer(
     add_completion=False,
@@ -80,22 +82,25 @@ def run(
 ) -> None:
     """Run (or resume) a study: tune, evaluate and probe every unit, then metrics and the report.
 
-    It prints an estimate before it starts, and at the end its wall time with the bf16 matmul rate measured
+    The dry run estimates at the reference machine's bf16 matmul rate (it loads no model and no torch); a run
+    prints an estimate at the rate it measures before it starts, and at the end its wall time with the bf16 matmul rate measured
     then (machines of one kind differ 2.5x in speed, so a time means little without it)."""
     import time
 
     from promptbias.config import load_study
-    from promptbias.machine import matmul_flops_per_second
+    from promptbias.plan import plan_text
     from promptbias.resources import WorkerSettings
-    from promptbias.study import IncompleteStudy, plan_text, run_study, run_units
 
     started = time.perf_counter()
     study = load_study(study_file)
     worker = WorkerSettings(cpus_per_worker, gpu_memory, workers_per_model)
-    if dry_run:
+    if dry_run:  # without torch: the estimate is at the reference machine's rate
         cluster = worker if executor == ExecutorName.ray else None
-        typer.echo(plan_text(study, cluster, matmul_flops_per_second()))
+        typer.echo(plan_text(study, cluster))
         return
+    from promptbias.machine import matmul_flops_per_second
+    from promptbias.runner import IncompleteStudy, run_study, run_units
+
     command = "promptbias " + " ".join(sys.argv[1:])
     chosen = ray_executor(address, retries, worker) if executor == ExecutorName.ray else run_units
     try:
@@ -139,16 +144,20 @@ def tune(
         int | None, typer.Option(help="Select the prompt on a dev sample of this size.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the batches and the demonstrations.")] = 0,
-    virtual_tokens: Annotated[int, typer.Option(help="Number of soft-prompt vectors.")] = 20,
-    epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = 1.0,
-    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-2,
-    batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 16,
+    virtual_tokens: Annotated[int, typer.Option(help="Number of soft-prompt vectors.")] = TUNING[
+        "num_virtual_tokens"
+    ],
+    epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = TUNING["epochs"],
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = TUNING["learning_rate"],
+    batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = TUNING["batch_size"],
     template: Annotated[str | None, typer.Option(help="Text around the sentence, with {text}.")] = None,
     test_size: Annotated[int | None, typer.Option(help="Evaluate on a sample of the test split.")] = None,
     max_steps: Annotated[
         int | None, typer.Option(help="Stop after this many steps (overrides epochs).")
-    ] = None,
-    eval_every: Annotated[int, typer.Option(help="Steps between dev evaluations and checkpoints.")] = 50,
+    ] = TUNING["max_steps"],
+    eval_every: Annotated[int, typer.Option(help="Steps between dev evaluations and checkpoints.")] = TUNING[
+        "eval_every"
+    ],
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     trust_remote_code: Annotated[
@@ -156,7 +165,7 @@ def tune(
     ] = False,
 ) -> None:
     """Tune a soft prompt alone (a one-unit study without the suite) and save it as a PEFT adapter."""
-    from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
+    from promptbias.config import DatasetEntry, ModelEntry
     from promptbias.stages import tune_stage
 
     model_entry = _entry(
@@ -177,9 +186,8 @@ def tune(
         test_size=test_size,
     )
     probe_entry = _entry(
-        ProbeEntry,
+        SoftPromptConfig,
         {"num_virtual_tokens": "--virtual-tokens"},
-        kind="soft_prompt",
         template=template,
         num_virtual_tokens=virtual_tokens,
         epochs=epochs,

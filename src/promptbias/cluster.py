@@ -2,7 +2,7 @@
 
 Each model gets a worker (or several, ``per_model``), a Ray actor holding the GPUs and CPUs that model needs
 (``resources``), which loads the model once and runs its share of that model's units one call at a time
-through ``study.run_model_units``, writing into the same results folder (on storage every node sees). Ray
+through ``runner.run_model_units``, writing into the same results folder (on storage every node sees). Ray
 restarts a worker that dies and runs its unit again, which resumes from the unit's last finished stage; a
 unit that raises is retried as well; a unit still failing after its retries is reported, and the other units
 go on. See docs/cluster.md.
@@ -21,7 +21,7 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 from promptbias.config import ModelEntry, Study
 from promptbias.data.location import data_dir
 from promptbias.resources import WorkerSettings, model_gpus
-from promptbias.study import UnitOutcome, load_for_units, run_model_units
+from promptbias.runner import UnitOutcome, load_for_units, run_model_units
 from promptbias.unit import Unit
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from promptbias.batching import DEFAULT_BATCH_TOKENS
 from promptbias.data.files import read_text
 from promptbias.errors import InputError
 from promptbias.metrics.uncertainty import (
@@ -24,14 +25,11 @@ from promptbias.metrics.uncertainty import (
     PERMUTATION,
     default_correction,
 )
-from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, DEFAULT_TEMPLATE, TuningSettings
-from promptbias.scoring import DEFAULT_BATCH_TOKENS
+from promptbias.probes.registry import KINDS, ProbeEntry
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.suites.spec import line_of
 from promptbias.verbalizer import LABEL_WORDS
 
-REFERENCE_TEMPLATE = (
-    "Text: {text}\nQuestion: Is the sentiment of the text negative, neutral, or positive?\nAnswer:"
-)
-PLAIN_TEMPLATE = "Review: {text}\nSentiment:"
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -63,64 +61,6 @@ class DatasetEntry(_Strict):
     train_size: int | None = Field(default=None, gt=0)
     dev_size: int | None = Field(default=None, gt=0)
     test_size: int | None = Field(default=None, gt=0)
-
-
-class ProbeEntry(_Strict):
-    """A probe: the tuned soft prompt, a hand-written zero-shot template, or k-shot demonstrations."""
-
-    kind: Literal["soft_prompt", "zero_shot", "few_shot"]
-    name: str | None = None
-    template: str | None = None
-    # soft prompt
-    num_virtual_tokens: int = Field(default=20, gt=0)
-    init: Literal["text", "labels"] = "text"
-    init_text: str = DEFAULT_INIT_TEXT
-    epochs: float = Field(default=1.0, gt=0)
-    max_steps: int | None = Field(default=None, gt=0)
-    batch_size: int = Field(default=16, gt=0)
-    learning_rate: float = Field(default=1e-2, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    eval_every: int = Field(default=50, gt=0)
-    # few shot
-    shots: int = Field(default=9, gt=0)
-
-    @property
-    def label(self) -> str:
-        """The probe's name in results: ``name`` when given, else its kind."""
-        return self.name or self.kind
-
-    @property
-    def resolved_template(self) -> str:
-        if self.template is not None:
-            return self.template
-        return DEFAULT_TEMPLATE if self.kind == "soft_prompt" else REFERENCE_TEMPLATE
-
-    @property
-    def seeded(self) -> bool:
-        """Whether runs with different seeds differ (a zero-shot probe has nothing random)."""
-        return self.kind != "zero_shot"
-
-    def tuning_settings(self) -> TuningSettings:
-        return TuningSettings(
-            num_virtual_tokens=self.num_virtual_tokens,
-            init=self.init,
-            init_text=self.init_text,
-            epochs=self.epochs,
-            max_steps=self.max_steps,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            warmup_ratio=self.warmup_ratio,
-            eval_every=self.eval_every,
-        )
-
-    @field_validator("template")
-    @classmethod
-    def _one_slot(cls, value: str | None) -> str | None:
-        if value is not None and value.count("{text}") != 1:
-            raise ValueError("must contain {text} exactly once")
-        return value
 
 
 class SuiteEntry(_Strict):
@@ -173,7 +113,7 @@ class Study(_Strict):
     data_dir: Path | None = None
     models: list[ModelEntry] = Field(min_length=1)
     datasets: list[DatasetEntry] = Field(default_factory=lambda: [DatasetEntry(name="sst5")], min_length=1)
-    probes: list[ProbeEntry] = Field(default_factory=lambda: [ProbeEntry(kind="soft_prompt")], min_length=1)
+    probes: list[ProbeEntry] = Field(default_factory=lambda: [SoftPromptConfig()], min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     suite: SuiteEntry = SuiteEntry()
     label_words: tuple[str, str, str] = LABEL_WORDS
@@ -261,8 +201,9 @@ def load_study(source: str | Path) -> Study:
     """Read and validate a study file (a path, or ``builtin:NAME``); InputError (file, field, problem) on
     anything wrong."""
     path, base = study_file(source)
+    text = read_text(path)
     try:
-        raw = yaml.safe_load(read_text(path))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -272,7 +213,19 @@ def load_study(source: str | Path) -> Study:
     try:
         return Study.model_validate(_resolve_paths(raw, base))
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "study"
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise InputError(path, f"{field}: {message}") from None
+        raise _input_error(path, text, error) from None
+
+
+def _input_error(path: Path, text: str, error: ValidationError) -> InputError:
+    """The first problem as one line: the line of the study file, the field, and what is wrong."""
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    kind = None
+    if len(loc) > 2 and loc[0] == "probes" and loc[2] in KINDS:  # a probe is checked as its kind's config
+        kind, loc = str(loc[2]), loc[:2] + loc[3:]
+    field = ".".join(str(part) for part in loc) or "study"
+    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    if first["type"] == "extra_forbidden" and kind is not None:
+        allowed = ", ".join(name for name in KINDS[kind].config.model_fields if name != "kind")
+        message += f" for a {kind} probe (its keys: kind, {allowed})"
+    return InputError(path, f"{line_of(yaml.compose(text, Loader=yaml.SafeLoader), loc)}{field}: {message}")

@@ -1,4 +1,5 @@
-"""The machine's own limit: the dense matrix-product rate measured in the working dtype, in this process.
+"""The machine: the versions of what produces results, and its own limit, the dense matrix-product rate
+measured in the working dtype, in this process.
 
 Machines of one kind differ by 2.5x in speed, so absolute times say little. Budgets and speed figures are
 stated against the rate measured here: a time at a rate, or a fraction of that rate.
@@ -6,7 +7,10 @@ stated against the rate measured here: a time at a rate, or a fraction of that r
 
 from __future__ import annotations
 
+import platform
+import sys
 import time
+from importlib import metadata
 
 import torch
 
@@ -45,3 +49,15 @@ def matmul_flops_per_second(
             elapsed = time.perf_counter() - started
             if elapsed >= seconds:
                 return 2.0 * size**3 * products / elapsed
+
+
+def environment() -> dict[str, str]:
+    """Versions of what produced the results."""
+    packages = ["promptbias", "torch", "transformers", "peft", "pandas", "numpy", "scipy"]
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {"python": sys.version.split()[0], "platform": platform.platform(), **versions}

@@ -6,35 +6,36 @@ Written as Parquet (the full table) and as TSV in the column layout of other too
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from promptbias import store
-from promptbias.labels import LABELS
-from promptbias.models import LanguageModel
+from promptbias.batching import DEFAULT_BATCH_TOKENS
 from promptbias.probes import Probe
-from promptbias.scoring import DEFAULT_BATCH_TOKENS, score_texts
+from promptbias.schema import PREDICTION_COLUMNS, PROBABILITY_COLUMNS, REFERENCE_COLUMNS, RUN_COLUMNS
 from promptbias.verbalizer import Verbalizer
 
-PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
-RUN_COLUMNS = ["model", "dataset", "probe", "run_id", "seed", "num_params"]
-COLUMNS = ["y_true", "y_pred", *PROBABILITY_COLUMNS, "category", "group", "template_id", "text", *RUN_COLUMNS]
-REFERENCE_COLUMNS = [
-    "y_true",
-    "y_pred",
-    "category",
-    "group",
-    "text",
-    "model",
-    "run_id",
-    "dataset",
-    "num_params",
-]
+if TYPE_CHECKING:
+    from promptbias.models import LanguageModel
 
 
-def predictions_table(suite: pd.DataFrame, probabilities: np.ndarray, run: dict[str, object]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class RunInfo:
+    """The run a predictions table comes from: its RUN_COLUMNS, the same in every row."""
+
+    model: str
+    dataset: str
+    probe: str
+    run_id: str
+    seed: int
+    num_params: int
+
+
+def predictions_table(suite: pd.DataFrame, probabilities: np.ndarray, run: RunInfo) -> pd.DataFrame:
     """The suite with its predicted labels, class probabilities and the run's metadata columns."""
     table = pd.DataFrame(
         {
@@ -48,8 +49,8 @@ def predictions_table(suite: pd.DataFrame, probabilities: np.ndarray, run: dict[
         }
     )
     for column in RUN_COLUMNS:
-        table[column] = run[column]
-    return table[COLUMNS]
+        table[column] = getattr(run, column)
+    return table[list(PREDICTION_COLUMNS)]
 
 
 def predict_suite(
@@ -57,18 +58,16 @@ def predict_suite(
     verbalizer: Verbalizer,
     probe: Probe,
     suite: pd.DataFrame,
-    run: dict[str, object],
+    run: RunInfo,
     *,
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Classify every suite sentence with ``probe``; ``run`` gives model, dataset, probe, run_id, seed, num_params."""
-    probabilities = score_texts(
+    """Classify every suite sentence with ``probe``; ``run`` names the run in every row."""
+    probabilities = probe.score(
         lm,
         verbalizer,
-        probe.template,
         list(suite["text"]),
-        probe.soft,
         batch_tokens=batch_tokens,
         progress=progress,
         description=f"suite ({probe.name})",
@@ -78,5 +77,5 @@ def predict_suite(
 
 def write_predictions(table: pd.DataFrame, folder: Path) -> None:
     """``predictions.parquet`` and its TSV twin in the reference layout, each written atomically."""
-    store.write_frame(folder / "predictions.tsv", table[REFERENCE_COLUMNS])
+    store.write_frame(folder / "predictions.tsv", table[list(REFERENCE_COLUMNS)])
     store.write_frame(folder / "predictions.parquet", table)

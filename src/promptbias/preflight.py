@@ -15,21 +15,15 @@ from typing import Any
 
 import pandas as pd
 
-from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry, Study
+from promptbias.config import DatasetEntry, ModelEntry, Study
 from promptbias.data.training import subsample
 from promptbias.errors import InputError
 from promptbias.metrics.loading import read_groups_file, resolve_groups
 from promptbias.models import check_custom_code, load_tokenizer, locate_model
-from promptbias.unit import DEV_SEED, SplitLoader, Unit, split_loader
+from promptbias.probes.kind import ProbeConfig
+from promptbias.unit import DEV_SEED, SAMPLE_SIZES, SplitLoader, Unit, split_loader
 from promptbias.verbalizer import build_verbalizer
 
-# The splits each kind of probe reads: tuning selects on the dev split; every probe is evaluated on test.
-SPLITS_NEEDED = {
-    "soft_prompt": ("train", "validation", "test"),
-    "few_shot": ("train", "test"),
-    "zero_shot": ("test",),
-}
-SAMPLE_SIZES = {"train": "train_size", "validation": "dev_size", "test": "test_size"}
 TUNE_FILE = "tune.json"
 
 
@@ -58,10 +52,10 @@ def check_results_dir(folder: Path) -> None:
         )
 
 
-def check_splits(dataset: DatasetEntry, probe: ProbeEntry, seed: int, splits: SplitLoader) -> None:
+def check_splits(dataset: DatasetEntry, probe: ProbeConfig, seed: int, splits: SplitLoader) -> None:
     """Read every split the probe needs and draw the samples the unit will draw (train with the unit's seed,
     dev and test with the one seed all units share)."""
-    for split in SPLITS_NEEDED[probe.kind]:
+    for split in probe.probe_kind.splits:
         frame = splits(dataset, split)
         field = SAMPLE_SIZES[split]
         size = getattr(dataset, field)
@@ -83,7 +77,7 @@ def check_label_words(model: ModelEntry, words: Sequence[str]) -> None:
         raise InputError(error.where, f"{error.problem} (tokenizer of {model.name})") from None
 
 
-def tune_settings(model: ModelEntry, dataset: DatasetEntry, probe: ProbeEntry, seed: int) -> dict[str, Any]:
+def tune_settings(model: ModelEntry, dataset: DatasetEntry, probe: ProbeConfig, seed: int) -> dict[str, Any]:
     """What determines a tuned prompt (where it runs does not), as recorded in ``tune.json``."""
     return {
         "model": model.model_dump(mode="json", exclude={"device", "gpus", "device_map"}),
@@ -114,7 +108,7 @@ def check_tune_out(out: Path, settings: dict[str, Any]) -> None:
 
 
 def check_tune(
-    model: ModelEntry, dataset: DatasetEntry, probe: ProbeEntry, seed: int, out: Path, splits: SplitLoader
+    model: ModelEntry, dataset: DatasetEntry, probe: ProbeConfig, seed: int, out: Path, splits: SplitLoader
 ) -> None:
     """The output folder, the model's place and code, and every split ``tune`` reads (the label words are
     checked as the model loads, before anything is written)."""

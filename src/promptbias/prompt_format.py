@@ -10,10 +10,12 @@ behind the last word of the prefix (the *anchor*) and the anchor's tokens are dr
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from promptbias.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SLOT = "{text}"
 

@@ -22,8 +22,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptbias.config import ModelEntry, ProbeEntry
-from promptbias.scoring import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
+import pandas as pd
+
+from promptbias.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
+from promptbias.config import ModelEntry
+from promptbias.probes.kind import ProbeConfig
 
 KNOWN_SIZES_B = {"smollm2-135m": 0.135}
 GPU_MEMORY_GB = 80.0  # one A100/H100 80 GB; --gpu-memory for other cards
@@ -32,7 +35,6 @@ TUNING_TOKENS = 16 * 128  # a training batch of 16 sentences, up to 128 tokens e
 SHORT_ROW_TOKENS = 16  # a short suite sentence with the end of its template: the most rows per batch
 SENTENCE_TOKENS = 32  # a suite or test sentence under its template, on average, generously
 TEMPLATE_TOKENS = 16  # the text of a template around the sentence
-SHOT_TOKENS = 40  # one demonstration of a few-shot prompt
 ACTIVATION_BYTES_16BIT = 34  # per token, layer and hidden unit, without recomputation
 OVERHEAD_GB = 2.0  # CUDA context and libraries
 HEADROOM = 1.2  # allocator fragmentation, longer-than-usual sentences
@@ -82,17 +84,13 @@ def transformer_shape(size_b: float) -> tuple[float, float]:
     return size_b * 1e9 / (12 * hidden**2), hidden
 
 
-def prefix_tokens(probe: ProbeEntry) -> int:
-    """Tokens of the probe's shared prompt: the soft vectors, or the demonstrations, and the template."""
-    if probe.kind == "soft_prompt":
-        return probe.num_virtual_tokens + TEMPLATE_TOKENS
-    if probe.kind == "few_shot":
-        return probe.shots * SHOT_TOKENS + TEMPLATE_TOKENS
-    return TEMPLATE_TOKENS
+def prefix_tokens(probe: ProbeConfig) -> int:
+    """Tokens of the probe's shared prompt: its kind's (soft vectors, demonstrations), and the template."""
+    return probe.probe_kind.prefix_tokens(probe) + TEMPLATE_TOKENS
 
 
 def memory_budget(
-    size_b: float, probe: ProbeEntry, dtype: str = "auto", batch_tokens: int = DEFAULT_BATCH_TOKENS
+    size_b: float, probe: ProbeConfig, dtype: str = "auto", batch_tokens: int = DEFAULT_BATCH_TOKENS
 ) -> MemoryBudget:
     """The accelerator memory a unit of a ``size_b``-billion-parameter model with ``probe`` needs, scoring
     ``batch_tokens`` sentence tokens per batch (the study's ``scoring.batch_tokens``)."""
@@ -105,10 +103,11 @@ def memory_budget(
     scoring = 2 * width * layers * hidden * (rows * prefix + batch_tokens)  # keys and values
     activations = scoring
     prompt_state = 0.0
-    if probe.kind == "soft_prompt":
+    kind = probe.probe_kind
+    if kind.tuned:
         tuning = ACTIVATION_BYTES_16BIT * width / 2 * layers * hidden * TUNING_TOKENS
         activations = max(scoring, tuning)
-        prompt_state = 4 * 4 * probe.num_virtual_tokens * hidden  # value, gradient, two AdamW moments
+        prompt_state = 4 * 4 * kind.prefix_tokens(probe) * hidden  # value, gradient, two AdamW moments
     return MemoryBudget(size_b * 1e9 * width / GIB, activations / GIB, prompt_state / GIB)
 
 
@@ -120,7 +119,7 @@ def gpus_for(memory_gb: float, gpu_memory_gb: float = GPU_MEMORY_GB) -> float:
 
 def model_gpus(
     model: ModelEntry,
-    probes: list[ProbeEntry],
+    probes: list[ProbeConfig],
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
     gpu_memory_gb: float = GPU_MEMORY_GB,
 ) -> float:
@@ -141,3 +140,42 @@ def gpu_minutes(size_b: float, trained_sentences: int, scored_sentences: int) ->
     """A rough time of a unit on one A100-class GPU, from its FLOPs (see EFFECTIVE_FLOPS)."""
     tokens_flops = 4 * trained_sentences * TRAIN_TOKENS_PER_SENTENCE + 2 * scored_sentences * SENTENCE_TOKENS
     return tokens_flops * size_b * 1e9 / EFFECTIVE_FLOPS / 60
+
+
+def cluster_columns(
+    model: ModelEntry,
+    probe: ProbeConfig,
+    probes: list[ProbeConfig],
+    batch_tokens: int,
+    trained: int,
+    scored: int,
+    cluster: WorkerSettings,
+) -> dict[str, float | None]:
+    """The plan's columns for a unit of ``model`` with ``probe`` (one of the study's ``probes``) that trains on
+    ``trained`` sentences and scores ``scored``: what its worker asks for (GPUs, CPUs), its memory budget
+    (GiB) and a GPU time."""
+    size = model_size_b(model.name)
+    known = size is not None
+    return {
+        "gpus": model_gpus(model, probes, batch_tokens, cluster.gpu_memory_gb),
+        "cpus": cluster.cpus,
+        "memory_gb": round(memory_budget(size, probe, model.dtype, batch_tokens).total_gb, 1)
+        if known
+        else None,
+        "gpu_minutes": round(gpu_minutes(size, trained, scored), 1) if known else None,
+    }
+
+
+def cluster_footer(table: pd.DataFrame, cluster: WorkerSettings) -> str:
+    """The plan's last line: the workers and the GPUs they hold at once; for the units of known size, the wall-clock time (the
+    slowest model's units over its workers) and the GPU-hours held (each unit's time x its worker's GPUs)."""
+    per_model = table.groupby("model", sort=False).agg(minutes=("gpu_minutes", "sum"), gpus=("gpus", "first"))
+    wall = per_model["minutes"] / cluster.per_model
+    held = (per_model["minutes"] * per_model["gpus"]).sum() / 60
+    workers = len(per_model) * cluster.per_model
+    return (
+        f"Ray: {workers} workers ({cluster.per_model} per model) holding "
+        f"{per_model['gpus'].sum() * cluster.per_model:g} GPUs at once ({cluster.gpu_memory_gb:g} GB each); "
+        f"about {wall.max() / 60:.1f} h wall-clock (slowest: {wall.idxmax()}) and {held:.0f} GPU-hours "
+        "for the units of known size (an estimate from FLOPs at 30% of an A100's bf16 peak; see docs/cluster.md)"
+    )

@@ -22,16 +22,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
+from promptbias.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
 from promptbias.errors import InputError
 from promptbias.models import LanguageModel
 from promptbias.prompt_format import PromptTemplate, fit_rows, prefix_ids, sentence_rows, tokens_after
 from promptbias.verbalizer import Verbalizer
-
-DEFAULT_BATCH_TOKENS = 2048
-DEFAULT_MAX_ROWS = 128
-# Each row of a batch gets its own copy of the prompt's key/value cache (transformers concatenates the new
-# keys onto it), so a long prompt (k-shot demonstrations) gets fewer rows: rows x prompt length stays below this.
-PREFIX_COPY_TOKENS = 16384
 
 
 @dataclass

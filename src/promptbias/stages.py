@@ -5,24 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from promptbias import store
-from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry
+from promptbias.batching import DEFAULT_BATCH_TOKENS
+from promptbias.config import DatasetEntry, ModelEntry
 from promptbias.data.suite import load_suite, sample_templates
 from promptbias.errors import InputError
 from promptbias.models import load_model
-from promptbias.predictions import REFERENCE_COLUMNS, predict_suite
+from promptbias.predictions import REFERENCE_COLUMNS, RunInfo, predict_suite
 from promptbias.preflight import TUNE_FILE, check_tune, tune_settings
 from promptbias.probes import Probe
-from promptbias.probes.manual import zero_shot_probe
-from promptbias.probes.soft_prompt import load_soft_prompt
-from promptbias.scoring import DEFAULT_BATCH_TOKENS
-from promptbias.unit import Unit, build_probe, evaluate_probe, split_loader
+from promptbias.probes.soft_prompt import PROMPT_DIR, SoftPromptConfig
+from promptbias.probes.tuning import load_soft_prompt
+from promptbias.probes.zero_shot import zero_shot_probe
+from promptbias.unit import Unit, open_folder, run_stages, split_loader
 from promptbias.verbalizer import LABEL_WORDS, build_verbalizer
 
 
 def tune_stage(
     model: ModelEntry,
     dataset: DatasetEntry,
-    probe: ProbeEntry,
+    probe: SoftPromptConfig,
     seed: int,
     out: Path,
     *,
@@ -33,28 +34,22 @@ def tune_stage(
     Every input is checked before anything is written. ``out`` gets ``tune.json`` (the settings) first and a
     manifest last; a complete ``out`` is left as it is, and a damaged file in it is made again.
     """
-    if probe.kind != "soft_prompt":
+    if not isinstance(probe, SoftPromptConfig):
         raise InputError("probe", f"tune tunes a soft prompt, not a {probe.kind} probe")
     splits = split_loader(None)
     check_tune(model, dataset, probe, seed, out, splits)
     if store.is_complete(out):
-        return out / "prompt"
+        return out / PROMPT_DIR
     lm = load_model(
         model.name, dtype=model.dtype, device=model.device, trust_remote_code=model.trust_remote_code
     )
     verbalizer = build_verbalizer(lm.tokenizer)
     unit = Unit(model, dataset, probe, seed)
-    out.mkdir(parents=True, exist_ok=True)
-    store.remove_stale_temporaries(out)
-    store.discard_damaged(out)
-    if not (out / TUNE_FILE).exists():
-        store.write_json(out / TUNE_FILE, tune_settings(model, dataset, probe, seed))
-    tuned = build_probe(lm, verbalizer, unit, splits, out, progress)
-    if not (out / "evaluation.json").exists():
-        evaluation = evaluate_probe(lm, verbalizer, tuned, unit, splits, out, DEFAULT_BATCH_TOKENS, progress)
-        store.write_json(out / "evaluation.json", evaluation)
-    store.write_manifest(out)
-    return out / "prompt"
+    open_folder(out, TUNE_FILE, tune_settings(model, dataset, probe, seed))
+    run_stages(
+        lm, verbalizer, unit, splits, out, suite=None, batch_tokens=DEFAULT_BATCH_TOKENS, progress=progress
+    )
+    return out / PROMPT_DIR
 
 
 def predict_stage(
@@ -101,17 +96,10 @@ def predict_stage(
             f"{lm.hidden_size}: it was tuned for another model",
         )
     verbalizer = build_verbalizer(lm.tokenizer, saved.label_words if saved is not None else LABEL_WORDS)
-    run = {
-        "model": model,
-        "dataset": dataset,
-        "probe": probe.name,
-        "run_id": run_id,
-        "seed": 0,
-        "num_params": lm.num_params,
-    }
+    run = RunInfo(model, dataset, probe.name, run_id, 0, lm.num_params)
     table = predict_suite(lm, verbalizer, probe, table_suite, run, progress=progress)
     for path in (out, out.with_suffix(".tsv")):
         store.remove_interrupted(path)
-    store.write_frame(out.with_suffix(".tsv"), table[REFERENCE_COLUMNS])
+    store.write_frame(out.with_suffix(".tsv"), table[list(REFERENCE_COLUMNS)])
     store.write_frame(out, table)
     return out

@@ -14,32 +14,36 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from promptbias import store
-from promptbias.config import DatasetEntry, ModelEntry, ProbeEntry, Study
+from promptbias.config import DatasetEntry, ModelEntry, Study
 from promptbias.data.training import load_split, subsample
-from promptbias.evaluation import classification_summary
-from promptbias.models import LanguageModel
-from promptbias.predictions import predict_suite, write_predictions
+from promptbias.metrics.evaluation import classification_summary
+from promptbias.predictions import RunInfo, predict_suite, write_predictions
 from promptbias.probes import Probe
-from promptbias.probes.manual import few_shot_probe, zero_shot_probe
-from promptbias.probes.soft_prompt import load_soft_prompt, save_soft_prompt, tune_soft_prompt
-from promptbias.prompt_format import PromptTemplate
-from promptbias.scoring import score_texts
+from promptbias.probes.kind import BuildContext, ProbeConfig
+from promptbias.probes.soft_prompt import PROMPT_DIR
 from promptbias.verbalizer import Verbalizer
+
+if TYPE_CHECKING:
+    from promptbias.models import LanguageModel
 
 SplitLoader = Callable[[DatasetEntry, str], pd.DataFrame]
 DEV_SEED = 0  # dev and test subsets are the same for every seed, so runs are compared on the same sentences
+UNIT_FILE = "unit.json"
+SAMPLE_SIZES = {"train": "train_size", "validation": "dev_size", "test": "test_size"}
 
 
 @dataclass(frozen=True)
 class Unit:
     model: ModelEntry
     dataset: DatasetEntry
-    probe: ProbeEntry
+    probe: ProbeConfig
     seed: int
 
     @property
@@ -73,42 +77,47 @@ def is_done(folder: Path, unit: Unit, study: Study) -> bool:
     if not store.is_complete(folder):
         return False
     try:
-        recorded = json.loads((folder / "unit.json").read_text(encoding="utf-8")).get("fingerprint")
+        recorded = json.loads((folder / UNIT_FILE).read_text(encoding="utf-8")).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         return False
     return recorded == unit.fingerprint(study)
 
 
-def prepare_folder(folder: Path, unit: Unit, study: Study, lm: LanguageModel) -> None:
-    """Clear a folder left by different settings, drop temporaries of an interrupted run and damaged files,
-    describe the unit."""
-    described = folder / "unit.json"
-    fingerprint = unit.fingerprint(study)
-    if described.exists():
+def open_folder(folder: Path, record_name: str, record: dict[str, Any], key: str | None = None) -> None:
+    """Ready ``folder`` for the stages: cleared when its record (the file ``record_name``) says it was made with
+    other settings (the record's ``key``, or the whole record), rid of the temporaries of an interrupted run
+    and of damaged files, and ``record`` written."""
+    path = folder / record_name
+    if path.exists():
         try:
-            same = json.loads(described.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+            recorded = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
-            same = False
-        if not same:
+            recorded = None
+        current = json.loads(json.dumps(record))
+        if not isinstance(recorded, dict) or (
+            recorded.get(key) != current.get(key) if key is not None else recorded != current
+        ):
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     store.remove_stale_temporaries(folder)
     store.discard_damaged(folder)  # a file changed since the manifest was written is made again
-    store.write_json(
-        described,
-        {
-            "unit_id": unit.unit_id,
-            "model": unit.model.name,
-            "num_params": lm.num_params,
-            "dataset": unit.dataset.name,
-            "probe": unit.probe.label,
-            "probe_kind": unit.probe.kind,
-            "seed": unit.seed,
-            "run_id": unit.run_id,
-            "fingerprint": fingerprint,
-            "settings": unit.probe.model_dump(mode="json"),
-        },
-    )
+    store.write_json(path, record)
+
+
+def unit_record(unit: Unit, study: Study, lm: LanguageModel) -> dict[str, Any]:
+    """What ``unit.json`` says about a unit: its names, the model's size, the probe's settings, the fingerprint."""
+    return {
+        "unit_id": unit.unit_id,
+        "model": unit.model.name,
+        "num_params": lm.num_params,
+        "dataset": unit.dataset.name,
+        "probe": unit.probe.label,
+        "probe_kind": unit.probe.kind,
+        "seed": unit.seed,
+        "run_id": unit.run_id,
+        "fingerprint": unit.fingerprint(study),
+        "settings": unit.probe.model_dump(mode="json"),
+    }
 
 
 def build_probe(
@@ -117,43 +126,21 @@ def build_probe(
     unit: Unit,
     splits: SplitLoader,
     folder: Path,
+    batch_tokens: int,
     progress: bool,
 ) -> Probe:
-    """The unit's probe; for the soft prompt, tuned now or loaded from the unit's ``prompt/`` folder."""
-    entry = unit.probe
-    if entry.kind == "zero_shot":
-        return zero_shot_probe(entry.label, entry.resolved_template)
-    train = subsample(splits(unit.dataset, "train"), unit.dataset.train_size, unit.seed)
-    if entry.kind == "few_shot":
-        return few_shot_probe(
-            entry.label, entry.resolved_template, train, entry.shots, unit.seed, verbalizer.words
-        )
-    template = PromptTemplate.parse(entry.resolved_template)
-    prompt_dir = folder / "prompt"
-    if not store.is_complete(prompt_dir):
-        for derived in ("evaluation.json", "predictions.parquet", "predictions.tsv"):
-            (folder / derived).unlink(missing_ok=True)  # made with an earlier prompt, if any
-        dev = subsample(splits(unit.dataset, "validation"), unit.dataset.dev_size, DEV_SEED)
-        result = tune_soft_prompt(
-            lm,
-            verbalizer,
-            template,
-            train,
-            dev,
-            entry.tuning_settings(),
-            unit.seed,
-            checkpoint_dir=folder / "tuning_state",
-            progress=progress,
-        )
-        log = "".join(json.dumps(record, sort_keys=True) + "\n" for record in result.history)
-        store.write_text(folder / "train_log.jsonl", log)
-        save_soft_prompt(prompt_dir, result.prompt, lm, template, verbalizer)
-        store.write_manifest(
-            prompt_dir, {"best_step": result.best_step, "dev_accuracy": result.best_dev_accuracy}
-        )
-    shutil.rmtree(folder / "tuning_state", ignore_errors=True)  # here too when killed just after the manifest
-    saved = load_soft_prompt(prompt_dir)
-    return Probe(entry.label, "soft_prompt", saved.template, saved.prompt)
+    """The unit's probe, built by its kind (a soft prompt is tuned now or loaded from ``prompt/``)."""
+    context = BuildContext(
+        lm, verbalizer, unit.seed, partial(unit_sample, splits, unit), folder, batch_tokens, progress
+    )
+    return unit.probe.probe_kind.build(unit.probe, context)
+
+
+def unit_sample(splits: SplitLoader, unit: Unit, split: str) -> pd.DataFrame:
+    """The unit's sample of a split: train drawn with the unit's seed; dev and test with the one seed all
+    units share."""
+    size = getattr(unit.dataset, SAMPLE_SIZES[split])
+    return subsample(splits(unit.dataset, split), size, unit.seed if split == "train" else DEV_SEED)
 
 
 def evaluate_probe(
@@ -167,22 +154,49 @@ def evaluate_probe(
     progress: bool,
 ) -> dict[str, object]:
     """Accuracy, macro-F1 and confusion on the test split (and the dev accuracy of a tuned prompt)."""
-    test = subsample(splits(unit.dataset, "test"), unit.dataset.test_size, DEV_SEED)
-    probabilities = score_texts(
+    test = unit_sample(splits, unit, "test")
+    probabilities = probe.score(
         lm,
         verbalizer,
-        probe.template,
         list(test["text"]),
-        probe.soft,
         batch_tokens=batch_tokens,
         progress=progress,
         description=f"test ({probe.name})",
     )
     evaluation: dict[str, object] = {"test": classification_summary(test["label"].to_numpy(), probabilities)}
-    manifest = folder / "prompt" / store.MANIFEST
-    if probe.kind == "soft_prompt" and manifest.exists():
+    manifest = folder / PROMPT_DIR / store.MANIFEST
+    if manifest.exists():
         evaluation["validation"] = {"accuracy": json.loads(manifest.read_text())["dev_accuracy"]}
     return evaluation
+
+
+def run_stages(
+    lm: LanguageModel,
+    verbalizer: Verbalizer,
+    unit: Unit,
+    splits: SplitLoader,
+    folder: Path,
+    *,
+    suite: pd.DataFrame | None,
+    batch_tokens: int,
+    progress: bool,
+    manifest: dict[str, Any] | None = None,
+) -> None:
+    """The stages not done yet in ``folder`` (readied by ``open_folder``): the probe (a soft prompt tuned,
+    checkpointed and saved), its evaluation on the test split, the suite's predictions (when ``suite`` is
+    given); then the manifest, written last, that marks the folder complete."""
+    probe = build_probe(lm, verbalizer, unit, splits, folder, batch_tokens, progress)
+    store.write_json(folder / "probe.json", probe.describe())
+    if not (folder / "evaluation.json").exists():
+        evaluation = evaluate_probe(lm, verbalizer, probe, unit, splits, folder, batch_tokens, progress)
+        store.write_json(folder / "evaluation.json", evaluation)
+    if suite is not None and not (folder / "predictions.parquet").exists():
+        run = RunInfo(
+            unit.model.name, unit.dataset.name, unit.probe.label, unit.run_id, unit.seed, lm.num_params
+        )
+        table = predict_suite(lm, verbalizer, probe, suite, run, batch_tokens=batch_tokens, progress=progress)
+        write_predictions(table, folder)
+    store.write_manifest(folder, manifest)
 
 
 def run_unit(
@@ -199,25 +213,19 @@ def run_unit(
     """Run the stages of ``unit`` that are not done yet, then mark the folder complete."""
     if is_done(folder, unit, study):
         return
-    prepare_folder(folder, unit, study, lm)
-    probe = build_probe(lm, verbalizer, unit, splits, folder, progress)
-    store.write_json(folder / "probe.json", probe.describe())
+    open_folder(folder, UNIT_FILE, unit_record(unit, study, lm), key="fingerprint")
     batch_tokens = study.scoring.batch_tokens
-    if not (folder / "evaluation.json").exists():
-        evaluation = evaluate_probe(lm, verbalizer, probe, unit, splits, folder, batch_tokens, progress)
-        store.write_json(folder / "evaluation.json", evaluation)
-    if not (folder / "predictions.parquet").exists():
-        run = {
-            "model": unit.model.name,
-            "dataset": unit.dataset.name,
-            "probe": unit.probe.label,
-            "run_id": unit.run_id,
-            "seed": unit.seed,
-            "num_params": lm.num_params,
-        }
-        table = predict_suite(lm, verbalizer, probe, suite, run, batch_tokens=batch_tokens, progress=progress)
-        write_predictions(table, folder)
-    store.write_manifest(folder, {"unit_id": unit.unit_id})
+    run_stages(
+        lm,
+        verbalizer,
+        unit,
+        splits,
+        folder,
+        suite=suite,
+        batch_tokens=batch_tokens,
+        progress=progress,
+        manifest={"unit_id": unit.unit_id},
+    )
 
 
 def split_loader(data_dir: Path | None) -> SplitLoader:

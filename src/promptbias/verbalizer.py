@@ -8,11 +8,13 @@ path). Otherwise the score is the summed log-probability of the word's tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from promptbias.errors import InputError
 from promptbias.prompt_format import tokens_after
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 LABEL_WORDS: tuple[str, str, str] = (" negative", " neutral", " positive")
 _ANCHOR = "Answer:"

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from promptbias.errors import InputError
-from promptbias.labels import LABELS
 from promptbias.metrics import (
     calibration,
     counterfactual,
@@ -24,9 +23,10 @@ from promptbias.metrics import (
     uncertainty,
     wording,
 )
-from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, group_metrics, metric_frame, template_counts
-from promptbias.metrics.loading import RUN_KEY, normalise_predictions, resolve_groups
+from promptbias.metrics.group import COUNT_COLUMNS, group_metrics, metric_frame, template_counts
+from promptbias.metrics.loading import normalise_predictions, resolve_groups
 from promptbias.metrics.summary import build_summary, plain
+from promptbias.schema import GAP_KEY, GROUP_KEY, MODEL_SUMMARY_COLUMNS, OVERALL_COLUMNS, RUN_KEY
 from promptbias.suites.defaults import default_groups
 
 DEFAULT_BOOTSTRAP = 1000
@@ -155,10 +155,10 @@ def compute_metrics(
     )
 
     differences = models.compare_models(sentences, metrics, n_permutations=n_permutations, seed=seed)
-    model_summary = pd.DataFrame(columns=list(models.SUMMARY_COLUMNS))
+    model_summary = pd.DataFrame(columns=list(MODEL_SUMMARY_COLUMNS))
     if sentences["model"].nunique() > 1:  # the report's model comparison
         model_summary = models.attribute_summary(
-            sentences, table, gaps.RATE_GAP_METRICS, n_boot=n_boot, seed=seed
+            sentences, table, gaps.gap_metrics(probabilities=False), n_boot=n_boot, seed=seed
         )
 
     flips = counterfactual.template_flips(compared)
@@ -212,10 +212,8 @@ def compute_metrics(
 
 
 def gap_metrics(counts: pd.DataFrame) -> tuple[str, ...]:
-    """The metrics that get gaps: the rates, and the mean probabilities when the inputs have them."""
-    if counts["n_prob"].sum() > 0:
-        return (*gaps.RATE_GAP_METRICS, *gaps.PROBABILITY_GAP_METRICS)
-    return gaps.RATE_GAP_METRICS
+    """The metrics that get gaps: those of probabilities only when the inputs have probabilities."""
+    return gaps.gap_metrics(probabilities=counts["n_prob"].sum() > 0)
 
 
 def gaps_of(predictions: pd.DataFrame, selected: Mapping[str, Sequence[str]], **options: Any) -> pd.DataFrame:
@@ -258,14 +256,14 @@ def gap_table(
             sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
         )
         resampled = resampled.drop(columns="p_value").merge(
-            test.drop(columns="gap_mean"), on=list(gaps.ACROSS_RUNS_KEY), how="left"
+            test.drop(columns="gap_mean"), on=list(GAP_KEY), how="left"
         )
     table = gaps.across_runs(per_run, runs, ci, resampled)
     if correction != uncertainty.MAX_T:
         table["p_adjusted"] = uncertainty.adjust_p_values(table["p_value"].to_numpy(), correction)
     table["significant"] = table["p_adjusted"] < uncertainty.ALPHA
-    templates = compared.groupby(list(gaps.ACROSS_RUNS_KEY[:-1]), observed=True)["template_id"].nunique()
-    table = table.merge(templates.rename("n_templates").reset_index(), on=list(gaps.ACROSS_RUNS_KEY[:-1]))
+    templates = compared.groupby(list(GAP_KEY[:-1]), observed=True)["template_id"].nunique()
+    table = table.merge(templates.rename("n_templates").reset_index(), on=list(GAP_KEY[:-1]))
     table["default_group"] = is_default_group(table, default_groups() if defaults is None else defaults)
     table["method"] = ci
     for column in permutation.TEST_COLUMNS:
@@ -298,8 +296,7 @@ def overall_table(counts: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per run, over all its sentences: n, accuracy, macro-F1 and per class the share predicted, TPR, F1."""
     frame = metric_frame(counts, list(RUN_KEY))
     frame = frame.merge(runs[[*RUN_KEY, "num_params"]], on=list(RUN_KEY), how="left")
-    per_class = [f"{label}_{name}" for label in LABELS for name in ("pred_rate", "precision", "TPR", "F1")]
-    return frame[[*RUN_KEY, "num_params", "n", "accuracy", "macro_f1", *per_class]]
+    return frame[list(OVERALL_COLUMNS)]
 
 
 def _in_selection(frame: pd.DataFrame, selected: Mapping[str, Sequence[str]]) -> np.ndarray:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.group import CELL_COLUMNS, GROUP_KEY, TEMPLATE_KEY
-from promptbias.metrics.loading import RUN_KEY
+from promptbias.metrics.group import CELL_COLUMNS, TEMPLATE_KEY
+from promptbias.schema import GROUP_KEY, RUN_KEY
 
 EXAMPLE_TEMPLATES = 3
 EXAMPLE_COLUMNS = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from promptbias.labels import LABELS
-from promptbias.metrics.group import CLASS_RATES, GROUP_KEY, MIN_DENOMINATOR
-from promptbias.metrics.loading import RUN_KEY
+from promptbias.metrics.group import CLASS_RATES, MIN_DENOMINATOR
+from promptbias.schema import GROUP_KEY, RUN_KEY
 
 MIN_PREDICTION_SHARE = 0.01
 WARNING_COLUMNS = (*GROUP_KEY, "kind", "label", "value", "message")

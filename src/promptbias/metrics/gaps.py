@@ -14,40 +14,31 @@ bootstrap resamples whole templates and averages the resampled gaps across runs.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from promptbias.labels import LABELS
 from promptbias.metrics import uncertainty
-from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, denominators, nan_mean, rates, ratio
-from promptbias.metrics.loading import RUN_KEY
-
-RATE_GAP_METRICS = ("accuracy", *(f"{label}_{rate}" for label in LABELS for rate in ("FPR", "TPR")))
-PROBABILITY_GAP_METRICS = tuple(f"{label}_mean_prob" for label in LABELS)
-ACROSS_RUNS_KEY = ("model", "dataset", "probe", "category", "group", "metric")
-GAP_COLUMNS = (
-    *ACROSS_RUNS_KEY[:3],
-    "num_params",
-    *ACROSS_RUNS_KEY[3:],
-    "n_runs",
-    "n_templates",
-    "value_mean",
-    "gap_mean",
-    "gap_std",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_adjusted",
-    "significant",
-    "min_detectable_gap",
-    "denominator_min",
-    "default_group",
-    "method",
-    "n_permutations",
-    "p_value_se",
-    "p_adjusted_se",
+from promptbias.metrics.group import (
+    COUNT_COLUMNS,
+    METRICS,
+    Metric,
+    denominators,
+    metric_names,
+    nan_mean,
+    rates,
+    ratio,
 )
+from promptbias.schema import GAP_COLUMNS, GAP_KEY, GROUP_KEY, RUN_KEY
+
+
+def gap_metrics(probabilities: bool, table: Mapping[str, Metric] = METRICS) -> tuple[str, ...]:
+    """The metrics that get gaps: those ``table`` marks ``gap``, less those of probabilities when the inputs
+    have none (``probabilities`` false)."""
+    return metric_names(
+        lambda metric: metric.gap and (probabilities or not metric.needs_probabilities), table
+    )
 
 
 def gap(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -89,7 +80,7 @@ def across_runs(
     columns per gap row. Adjusted p-values come later.
     """
     table = (
-        per_run.groupby(list(ACROSS_RUNS_KEY), sort=False, observed=True)
+        per_run.groupby(list(GAP_KEY), sort=False, observed=True)
         .agg(
             n_runs=("gap", "count"),
             value_mean=("value", "mean"),
@@ -100,7 +91,7 @@ def across_runs(
         .reset_index()
     )
     if bootstrap is not None:
-        table = table.merge(bootstrap, on=list(ACROSS_RUNS_KEY), how="left")
+        table = table.merge(bootstrap, on=list(GAP_KEY), how="left")
     elif method in ("t", "z"):
         low, high, p_value = uncertainty.mean_interval(
             table["gap_mean"], table["gap_std"], table["n_runs"], method
@@ -161,7 +152,7 @@ def bootstrap_gaps(
                 p_value=p_value.ravel(),
             )
         )
-    return pd.concat(rows, ignore_index=True)[[*ACROSS_RUNS_KEY, "ci_low", "ci_high", "p_value"]]
+    return pd.concat(rows, ignore_index=True)[[*GAP_KEY, "ci_low", "ci_high", "p_value"]]
 
 
 def _weighted_gaps(weights: np.ndarray, array: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
@@ -194,4 +185,4 @@ def _order(frame: pd.DataFrame, keys: list[str], metrics: tuple[str, ...]) -> pd
 
 def order_gaps(table: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
     """``table`` in the documented row order and column order of ``gaps.csv``."""
-    return _order(table, list(ACROSS_RUNS_KEY), metrics)[list(GAP_COLUMNS)]
+    return _order(table, list(GAP_KEY), metrics)[list(GAP_COLUMNS)]

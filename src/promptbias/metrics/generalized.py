@@ -17,11 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from promptbias.labels import LABELS
-from promptbias.metrics.group import COUNT_COLUMNS, GROUP_KEY, rates, ratio
-from promptbias.metrics.loading import RUN_KEY
+from promptbias.metrics.group import COUNT_COLUMNS, metric_names, rates, ratio
+from promptbias.schema import GROUP_KEY, RUN_KEY
 
-GENERALIZED_METRICS = tuple(f"{label}_{rate}" for label in LABELS for rate in ("FPR", "FNR", "TPR"))
+GENERALIZED_METRICS = metric_names(lambda metric: metric.generalized)
 CATEGORY_KEY = (*RUN_KEY, "category")
 
 

@@ -1,28 +1,115 @@
-"""Per-group classification metrics from 3x3 confusion counts: one-vs-rest rates, accuracy, macro-F1.
+"""Per-group classification metrics from 3x3 confusion counts: the table of metrics, and the group tables.
 
 The confusion counts run over the explicit labels 0, 1, 2 (negative, neutral, positive), so a class that no
 sentence has still gets its row and column. For class c: TP = predicted c and truly c; FP = predicted c, truly
 not c; FN = truly c, predicted otherwise; TN = the rest. A rate whose denominator is zero is NaN, never 0.5.
 
-Everything here works on counts that add up (per template, per group, per run), so the same functions serve
-the observed values and the template bootstrap.
+Every metric is one row of ``METRICS``: a numerator and a denominator of those counts. The rates, their
+denominators, the metrics that get gaps and the generalized metrics all derive from it, so a new metric is
+one row. Everything here works on counts that add up (per template, per group, per run), so the same
+functions serve the observed values, the bootstrap and the permutation test.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from promptbias.labels import LABELS
-from promptbias.metrics.loading import PROBABILITY_COLUMNS, RUN_KEY
+from promptbias.schema import (
+    GROUP_CLASS_COLUMNS,
+    GROUP_KEY,
+    GROUP_METRICS_COLUMNS,
+    PROBABILITY_COLUMNS,
+    RUN_KEY,
+)
 
-GROUP_KEY = (*RUN_KEY, "category", "group")
 TEMPLATE_KEY = (*GROUP_KEY, "template_id")
 CELL_COLUMNS = tuple(f"cm_{true}{pred}" for true in range(3) for pred in range(3))
 PROBABILITY_SUM_COLUMNS = tuple(f"sum_{column}" for column in PROBABILITY_COLUMNS)
 COUNT_COLUMNS = (*CELL_COLUMNS, *PROBABILITY_SUM_COLUMNS, "n_prob")
-CLASS_RATES = ("FPR", "TPR", "FNR", "TNR", "precision", "F1", "pred_rate")
 MIN_DENOMINATOR = 30
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The counts behind every metric, from additive ``COUNT_COLUMNS`` along the last axis of an array.
+
+    ``n`` and ``n_prob`` (sentences with probabilities) have the array's shape without its last axis; the
+    per-class counts (``tp``, ``fp``, ``fn``, ``tn``, ``support`` = truly c, ``predicted`` = predicted c,
+    ``probability_sum`` = the class-c probabilities added up) have one more axis, the three classes.
+    """
+
+    n: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    tn: np.ndarray
+    support: np.ndarray
+    predicted: np.ndarray
+    probability_sum: np.ndarray
+    n_prob: np.ndarray
+
+    @classmethod
+    def of(cls, counts: np.ndarray) -> Counts:
+        counts = np.asarray(counts, dtype=float)
+        matrix = counts[..., : len(CELL_COLUMNS)].reshape(*counts.shape[:-1], 3, 3)
+        n = matrix.sum(axis=(-2, -1))
+        tp = np.diagonal(matrix, axis1=-2, axis2=-1)
+        support = matrix.sum(axis=-1)
+        predicted = matrix.sum(axis=-2)
+        fp, fn = predicted - tp, support - tp
+        return cls(
+            n=n,
+            tp=tp,
+            fp=fp,
+            fn=fn,
+            tn=n[..., None] - support - fp,
+            support=support,
+            predicted=predicted,
+            probability_sum=counts[..., len(CELL_COLUMNS) : len(CELL_COLUMNS) + 3],
+            n_prob=counts[..., -1],
+        )
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: ``numerator / denominator`` of :class:`Counts` (NaN where the denominator is zero).
+
+    ``per_class``: one value per class c, named ``c_<name>``, from the per-class counts; else one value
+    named ``<name>``. ``gap``: gets a gap (``gaps.csv``, ``run_gaps.csv``). ``generalized``: gets the
+    generalized metrics of Czarnowska et al. ``needs_probabilities``: defined only when the inputs have
+    class probabilities (its gap is left out otherwise).
+    """
+
+    numerator: Callable[[Counts], np.ndarray]
+    denominator: Callable[[Counts], np.ndarray]
+    per_class: bool = True
+    gap: bool = False
+    generalized: bool = False
+    needs_probabilities: bool = False
+
+
+METRICS: dict[str, Metric] = {
+    "accuracy": Metric(lambda c: c.tp.sum(axis=-1), lambda c: c.n, per_class=False, gap=True),
+    "FPR": Metric(lambda c: c.fp, lambda c: c.fp + c.tn, gap=True, generalized=True),
+    "FNR": Metric(lambda c: c.fn, lambda c: c.support, generalized=True),
+    "TPR": Metric(lambda c: c.tp, lambda c: c.support, gap=True, generalized=True),
+    "TNR": Metric(lambda c: c.tn, lambda c: c.fp + c.tn),
+    "precision": Metric(lambda c: c.tp, lambda c: c.predicted),
+    "F1": Metric(lambda c: 2 * c.tp, lambda c: 2 * c.tp + c.fp + c.fn),
+    "pred_rate": Metric(lambda c: c.predicted, lambda c: c.n[..., None]),
+    "mean_prob": Metric(
+        lambda c: c.probability_sum, lambda c: c.n_prob[..., None], gap=True, needs_probabilities=True
+    ),
+}
+# The per-class rates of the argmax decisions, in the column order of group_metrics.csv.
+CLASS_RATES = tuple(
+    name for name in GROUP_CLASS_COLUMNS if name in METRICS and not METRICS[name].needs_probabilities
+)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -39,55 +126,66 @@ def nan_mean(values: np.ndarray, axis: int) -> np.ndarray:
     return ratio(np.where(present, values, 0.0).sum(axis=axis), present.sum(axis=axis))
 
 
-def rates(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Every per-group metric from additive counts with ``COUNT_COLUMNS`` along the last axis.
+def metric_names(select: Callable[[Metric], bool], table: Mapping[str, Metric] = METRICS) -> tuple[str, ...]:
+    """The names of the metrics of ``table`` that ``select`` keeps, in the order of every output: the
+    metrics of the argmax decisions before those of probabilities; within each, the metrics with one value
+    first, then class by class in table order."""
+    names: list[str] = []
+    for probabilities in (False, True):
+        chosen = [
+            (name, metric)
+            for name, metric in table.items()
+            if select(metric) and metric.needs_probabilities == probabilities
+        ]
+        names += [name for name, metric in chosen if not metric.per_class]
+        names += [f"{label}_{name}" for label in LABELS for name, metric in chosen if metric.per_class]
+    return tuple(names)
 
-    Returns arrays shaped like ``counts`` without its last axis: ``n``, ``accuracy``, ``macro_f1`` (mean of
-    the defined per-class F1 values) and, per class c, ``c_support`` (sentences truly c), ``c_FPR``,
-    ``c_TPR``, ``c_FNR``, ``c_TNR``, ``c_precision``, ``c_F1``, ``c_pred_rate`` (share predicted c) and
-    ``c_mean_prob``.
+
+def rates(counts: np.ndarray, table: Mapping[str, Metric] = METRICS) -> dict[str, np.ndarray]:
+    """Every metric of ``table`` from additive counts with ``COUNT_COLUMNS`` along the last axis.
+
+    Returns arrays shaped like ``counts`` without its last axis: ``n``, ``macro_f1`` (the mean of the
+    defined per-class F1 values: a class neither true nor predicted has none), each metric of the table
+    (per class c as ``c_<name>``) and ``c_support`` (sentences truly c).
     """
-    counts = np.asarray(counts, dtype=float)
-    matrix = counts[..., : len(CELL_COLUMNS)].reshape(*counts.shape[:-1], 3, 3)
-    n = matrix.sum(axis=(-2, -1))
-    tp = np.diagonal(matrix, axis1=-2, axis2=-1)
-    support = matrix.sum(axis=-1)
-    predicted = matrix.sum(axis=-2)
-    fp, fn = predicted - tp, support - tp
-    tn = n[..., None] - support - fp
-    f1 = ratio(2 * tp, 2 * tp + fp + fn)
-    mean_prob = ratio(counts[..., len(CELL_COLUMNS) : len(CELL_COLUMNS) + 3], counts[..., -1:])
-    per_class = {
-        "support": support,
-        "FPR": ratio(fp, fp + tn),
-        "TPR": ratio(tp, support),
-        "FNR": ratio(fn, support),
-        "TNR": ratio(tn, fp + tn),
-        "precision": ratio(tp, predicted),
-        "F1": f1,
-        "pred_rate": ratio(predicted, n[..., None]),
-        "mean_prob": mean_prob,
-    }
-    values = {"n": n, "accuracy": ratio(tp.sum(axis=-1), n), "macro_f1": nan_mean(f1, axis=-1)}
+    tally = Counts.of(counts)
+    values = {"n": tally.n}
+    for name, metric in table.items():
+        value = ratio(metric.numerator(tally), metric.denominator(tally))
+        _put(values, name, metric, value)
+        if name == "F1":  # macro-F1, the one definition (held-out evaluation and suite tables alike)
+            values["macro_f1"] = nan_mean(value, axis=-1)
     for index, label in enumerate(LABELS):
-        for name, array in per_class.items():
-            values[f"{label}_{name}"] = array[..., index]
+        values[f"{label}_support"] = tally.support[..., index]
     return values
 
 
-def denominators(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """The denominator behind each gap metric: ``n`` for accuracy, sentences not c for ``c_FPR``, truly c for
-    ``c_TPR``, sentences with probabilities for ``c_mean_prob``."""
-    counts = np.asarray(counts, dtype=float)
-    matrix = counts[..., : len(CELL_COLUMNS)].reshape(*counts.shape[:-1], 3, 3)
-    n = matrix.sum(axis=(-2, -1))
-    support = matrix.sum(axis=-1)
-    result = {"accuracy": n}
-    for index, label in enumerate(LABELS):
-        result[f"{label}_FPR"] = n - support[..., index]
-        result[f"{label}_TPR"] = support[..., index]
-        result[f"{label}_mean_prob"] = counts[..., -1]
+def denominators(counts: np.ndarray, table: Mapping[str, Metric] = METRICS) -> dict[str, np.ndarray]:
+    """The denominator behind each metric of ``table`` (per class c as ``c_<name>``): ``n`` for accuracy,
+    sentences not c for ``c_FPR``, truly c for ``c_TPR``, sentences with probabilities for ``c_mean_prob``."""
+    tally = Counts.of(counts)
+    result: dict[str, np.ndarray] = {}
+    for name, metric in table.items():
+        shape = tally.support.shape if metric.per_class else tally.n.shape
+        denominator = np.broadcast_to(metric.denominator(tally), shape)
+        _put(result, name, metric, denominator)
     return result
+
+
+def confusion_counts(confusion: np.ndarray) -> np.ndarray:
+    """The ``COUNT_COLUMNS`` of one 3x3 confusion matrix (rows true, columns predicted), without probabilities."""
+    cells = np.asarray(confusion, dtype=float).ravel()
+    return np.concatenate([cells, np.zeros(len(COUNT_COLUMNS) - len(CELL_COLUMNS))])
+
+
+def _put(values: dict[str, np.ndarray], name: str, metric: Metric, array: np.ndarray) -> None:
+    """``array`` into ``values`` as ``name``, or split by class as ``c_<name>`` for a per-class metric."""
+    if not metric.per_class:
+        values[name] = array
+        return
+    for index, label in enumerate(LABELS):
+        values[f"{label}_{name}"] = array[..., index]
 
 
 def template_counts(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -136,7 +234,4 @@ def group_metrics(counts: pd.DataFrame, runs: pd.DataFrame, selected: dict[str, 
     frame = frame.merge(runs[[*RUN_KEY, "num_params"]], on=list(RUN_KEY), how="left")
     chosen = {(category, group) for category, groups in selected.items() for group in groups}
     frame["selected"] = [pair in chosen for pair in zip(frame["category"], frame["group"], strict=True)]
-    per_class = [f"{label}_{name}" for label in LABELS for name in ("support", *CLASS_RATES, "mean_prob")]
-    return frame[
-        [*RUN_KEY, "num_params", "category", "group", "selected", "n", "accuracy", "macro_f1", *per_class]
-    ]
+    return frame[list(GROUP_METRICS_COLUMNS)]

@@ -21,11 +21,8 @@ from promptbias import store
 from promptbias.data.files import read_table, read_text
 from promptbias.data.suite import recover_template_ids
 from promptbias.errors import InputError, warn_input
-from promptbias.labels import LABELS
+from promptbias.schema import PROBABILITY_COLUMNS, REQUIRED_COLUMNS, RUN_KEY
 
-RUN_KEY = ("model", "dataset", "probe", "run_id")
-REQUIRED_COLUMNS = ("y_true", "y_pred", "category", "group", "model", "dataset", "run_id")
-PROBABILITY_COLUMNS = tuple(f"p_{label}" for label in LABELS)
 EXTERNAL_PROBE = "external"
 PREDICTIONS_PARQUET = "predictions.parquet"
 PREDICTIONS_TSV = "predictions.tsv"

@@ -28,39 +28,8 @@ import pandas as pd
 from promptbias.metrics import uncertainty
 from promptbias.metrics.gaps import gap
 from promptbias.metrics.group import COUNT_COLUMNS, nan_mean, rates, template_counts
+from promptbias.schema import MODEL_DIFFERENCE_COLUMNS, MODEL_SUMMARY_COLUMNS
 
-PAIR_KEY = ("dataset", "probe", "model_a", "model_b")
-COLUMNS = (
-    *PAIR_KEY,
-    "category",
-    "group",
-    "metric",
-    "gap_a",
-    "gap_b",
-    "difference",
-    "null_sd",
-    "p_value",
-    "p_adjusted",
-    "significant",
-    "n_run_pairs",
-    "n_templates",
-    "n_permutations",
-)
-SUMMARY_COLUMNS = (
-    "model",
-    "dataset",
-    "probe",
-    "category",
-    "n_groups",
-    "n_templates",
-    "n_runs",
-    "n_gaps",
-    "n_significant",
-    "mean_abs_gap",
-    "corrected",
-    "ci_low",
-    "ci_high",
-)
 ZERO_SD = 1e-9  # a permutation sd below this is rounding noise: the models agree on every swapped cell
 BOOTSTRAP_CHUNK = 100  # resamples computed at once (memory: chunk x runs x groups x counts)
 
@@ -73,7 +42,7 @@ def compare_models(
     seed: int,
     model_order: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per model pair x dataset x probe x attribute x group x metric (``COLUMNS``); empty with fewer
+    """One row per model pair x dataset x probe x attribute x group x metric (``MODEL_DIFFERENCE_COLUMNS``); empty with fewer
     than two models. ``predictions`` as ``load_predictions`` returns them; pairs follow ``model_order`` (default:
     order of appearance)."""
     counts = template_counts(predictions)
@@ -88,8 +57,8 @@ def compare_models(
             if not table.empty:
                 frames.append(table.assign(dataset=dataset, probe=probe, model_a=model_a, model_b=model_b))
     if not frames:
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.concat(frames, ignore_index=True)[list(COLUMNS)]
+        return pd.DataFrame(columns=list(MODEL_DIFFERENCE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(MODEL_DIFFERENCE_COLUMNS)]
 
 
 def pair_table(
@@ -222,7 +191,7 @@ def max_t_table(
 def attribute_summary(
     predictions: pd.DataFrame, gaps: pd.DataFrame, metrics: tuple[str, ...], *, n_boot: int, seed: int
 ) -> pd.DataFrame:
-    """Per model x dataset x probe x attribute (``SUMMARY_COLUMNS``): how many of its gaps are flagged in
+    """Per model x dataset x probe x attribute (``MODEL_SUMMARY_COLUMNS``): how many of its gaps are flagged in
     ``gaps`` (the gaps table), and the mean |gap| over its groups and ``metrics`` with a 95% interval from the
     two-level bootstrap (runs and templates resampled, gaps recomputed from the resampled counts).
 
@@ -278,7 +247,7 @@ def attribute_summary(
                 "ci_high": high,
             }
         )
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return pd.DataFrame(rows, columns=list(MODEL_SUMMARY_COLUMNS))
 
 
 def bootstrap_mean_abs_gap(

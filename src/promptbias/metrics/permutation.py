@@ -27,8 +27,9 @@ import scipy.sparse
 import scipy.stats
 
 from promptbias.metrics import uncertainty
-from promptbias.metrics.gaps import ACROSS_RUNS_KEY, gap, stream
+from promptbias.metrics.gaps import gap, stream
 from promptbias.metrics.group import COUNT_COLUMNS, nan_mean, rates, sentence_counts
+from promptbias.schema import GAP_KEY
 
 DEFAULT_PERMUTATIONS = 1000
 FAMILY_KEY = ("model", "dataset", "probe")
@@ -143,7 +144,7 @@ def permutation_test(
     correction: str = uncertainty.MAX_T,
     alpha: float = uncertainty.ALPHA,
 ) -> pd.DataFrame:
-    """One row per gap (``ACROSS_RUNS_KEY``) with the observed ``gap_mean`` and ``TEST_COLUMNS``;
+    """One row per gap (``GAP_KEY``) with the observed ``gap_mean`` and ``TEST_COLUMNS``;
     ``p_adjusted`` is max-T over the family when ``correction`` is ``maxt``, else NaN (the caller adjusts
     ``p_value``). ``predictions`` holds the sentences of the compared groups."""
     families: dict[tuple[str, ...], list[tuple[pd.DataFrame, np.ndarray, np.ndarray]]] = {}
@@ -162,7 +163,7 @@ def permutation_test(
         observed = np.concatenate([part[1] for part in parts])
         null = np.concatenate([part[2] for part in parts], axis=1)
         tables.append(grid.assign(**family_test(observed, null, correction, alpha)))
-    return pd.concat(tables, ignore_index=True)[[*ACROSS_RUNS_KEY, "gap_mean", *TEST_COLUMNS]]
+    return pd.concat(tables, ignore_index=True)[[*GAP_KEY, "gap_mean", *TEST_COLUMNS]]
 
 
 def family_test(

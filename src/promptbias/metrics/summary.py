@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from promptbias.metrics import uncertainty
-from promptbias.metrics.loading import RUN_KEY
+from promptbias.schema import RUN_KEY
 
 TOP_GAPS = 5
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from promptbias.metrics import permutation, uncertainty
-from promptbias.metrics.loading import RUN_KEY
+from promptbias.schema import RUN_KEY
 
 WORDING_COLUMNS = (
     "model",

@@ -6,7 +6,6 @@ interrupted report leaves the previous report (or none), never a half-written on
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from promptbias.errors import InputError
@@ -14,7 +13,7 @@ from promptbias.report import figures as draw
 from promptbias.report import views
 from promptbias.report.data import Study, load_study
 from promptbias.report.page import render_page
-from promptbias.store import atomic_dir, write_text
+from promptbias.store import atomic_dir, remove_interrupted, write_text
 
 FIGURES = "figures"
 INDEX = "index.html"
@@ -50,10 +49,3 @@ def check_out(out: Path, source: Path) -> None:
         raise InputError(out, "the report folder would replace its own input; choose another --out")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INDEX).is_file())):
         raise InputError(out, "exists and is not a report folder (no index.html); choose another --out")
-
-
-def remove_interrupted(out: Path) -> None:
-    """Delete the temporary folders an interrupted report left beside ``out``."""
-    for leftover in out.parent.glob(f".{out.name}.*.tmp"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)

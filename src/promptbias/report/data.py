@@ -16,36 +16,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promptbias.comparison import COLUMNS as COMPARISON_COLUMNS
 from promptbias.errors import InputError
 from promptbias.labels import LABELS
 from promptbias.metrics.counterfactual import EXAMPLE_COLUMNS
+from promptbias.schema import GAP_KEY, PROBE_COMPARISON_COLUMNS, RUN_KEY
 from promptbias.store import is_complete
 
-RUN_KEYS = ("model", "dataset", "probe", "run_id")
-GROUP_METRICS_COLUMNS = (*RUN_KEYS, "category", "group", "n", "accuracy", "macro_f1")
-GAPS_COLUMNS = (
-    "model", "dataset", "probe", "category", "group", "metric",
-    "n_runs", "gap_mean", "ci_low", "ci_high", "p_adjusted", "significant",
-)  # fmt: skip
-OVERALL_COLUMNS = (*RUN_KEYS, "n", "accuracy", "macro_f1")
-FLIP_RATE_COLUMNS = (*RUN_KEYS, "category", "group", "flip_rate", "n_templates")
-WORDING_COLUMNS = ("model", "dataset", "probe", "category", "group", "metric", "gap_mean", "significant")
-MODEL_DIFFERENCE_COLUMNS = (
-    "dataset",
-    "probe",
-    "model_a",
-    "model_b",
-    "category",
-    "group",
-    "metric",
-    "difference",
-    "p_adjusted",
+# The columns the report reads from each file (the files written by this version have more).
+GROUP_METRICS_NEEDED = (*RUN_KEY, "category", "group", "n", "accuracy", "macro_f1")
+GAPS_NEEDED = (*GAP_KEY, "n_runs", "gap_mean", "ci_low", "ci_high", "p_adjusted", "significant")
+OVERALL_NEEDED = (*RUN_KEY, "n", "accuracy", "macro_f1")
+FLIP_RATES_NEEDED = (*RUN_KEY, "category", "group", "flip_rate", "n_templates")
+WORDING_NEEDED = (*GAP_KEY, "gap_mean", "significant")
+MODEL_DIFFERENCES_NEEDED = (
+    "dataset", "probe", "model_a", "model_b", "category", "group", "metric", "difference", "p_adjusted",
     "significant",
-)
-MODEL_SUMMARY_COLUMNS = ("model", "dataset", "probe", "category", "n_gaps", "n_significant", "mean_abs_gap")
-FLIP_EXAMPLE_COLUMNS = EXAMPLE_COLUMNS
-PROBE_COMPARISON_COLUMNS = COMPARISON_COLUMNS
+)  # fmt: skip
+MODEL_SUMMARY_NEEDED = ("model", "dataset", "probe", "category", "n_gaps", "n_significant", "mean_abs_gap")
 TEXT_COLUMNS = frozenset(
     {
         "model",
@@ -77,7 +64,7 @@ class Study:
     group_metrics: pd.DataFrame
     gaps: pd.DataFrame
     summary: dict[str, Any]
-    runs: pd.DataFrame  # one row per run: RUN_KEYS, num_params, probe_kind, seed, accuracy, macro_f1, ...
+    runs: pd.DataFrame  # one row per run: RUN_KEY, num_params, probe_kind, seed, accuracy, macro_f1, ...
     suite: pd.DataFrame  # one row per run: accuracy, macro-F1 and class shares over the bias suite
     flip_rates: pd.DataFrame | None
     flip_examples: pd.DataFrame | None
@@ -109,21 +96,21 @@ def _is_metrics_folder(folder: Path) -> bool:
 
 
 def _load(source: Path, metrics: Path, kind: str) -> Study:
-    group_metrics = read_csv(metrics / "group_metrics.csv", GROUP_METRICS_COLUMNS)
-    gaps = read_csv(metrics / "gaps.csv", GAPS_COLUMNS)
+    group_metrics = read_csv(metrics / "group_metrics.csv", GROUP_METRICS_NEEDED)
+    gaps = read_csv(metrics / "gaps.csv", GAPS_NEEDED)
     gaps["significant"] = gaps["significant"].map(_truthy)
     gaps["default_group"] = gaps["default_group"].map(_truthy) if "default_group" in gaps else False
     if "min_detectable_gap" not in gaps:
         gaps["min_detectable_gap"] = np.nan
-    wording = read_optional_csv(metrics / "wording_gaps.csv", WORDING_COLUMNS)
+    wording = read_optional_csv(metrics / "wording_gaps.csv", WORDING_NEEDED)
     if wording is not None:
         wording["significant"] = wording["significant"].map(_truthy)
-    differences = read_optional_csv(metrics / "model_differences.csv", MODEL_DIFFERENCE_COLUMNS)
+    differences = read_optional_csv(metrics / "model_differences.csv", MODEL_DIFFERENCES_NEEDED)
     if differences is not None:
         differences["significant"] = differences["significant"].map(_truthy)
     summary = read_json(metrics / "summary.json") or {}
     units = read_units(source / "units") if kind == "results" else None
-    suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_COLUMNS), group_metrics)
+    suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_NEEDED), group_metrics)
     return Study(
         source=source,
         group_metrics=group_metrics,
@@ -131,11 +118,11 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
         summary=summary,
         runs=run_table(units, suite, model_sizes(summary, gaps, group_metrics)),
         suite=suite,
-        flip_rates=read_optional_csv(metrics / "flip_rates.csv", FLIP_RATE_COLUMNS),
-        flip_examples=read_optional_csv(metrics / "flip_examples.csv", FLIP_EXAMPLE_COLUMNS),
+        flip_rates=read_optional_csv(metrics / "flip_rates.csv", FLIP_RATES_NEEDED),
+        flip_examples=read_optional_csv(metrics / "flip_examples.csv", EXAMPLE_COLUMNS),
         wording_gaps=wording,
         model_differences=differences,
-        model_summary=read_optional_csv(metrics / "model_summary.csv", MODEL_SUMMARY_COLUMNS),
+        model_summary=read_optional_csv(metrics / "model_summary.csv", MODEL_SUMMARY_NEEDED),
         probe_comparison=read_optional_csv(source / "probe_comparison.csv", PROBE_COMPARISON_COLUMNS),
         config=read_json(source / "study.json") if kind == "results" else None,
         environment=read_json(source / "environment.json") if kind == "results" else None,
@@ -230,21 +217,21 @@ def run_table(units: pd.DataFrame | None, suite: pd.DataFrame, sizes: dict[str, 
         runs = suite.assign(scope="suite")
     else:
         runs = units.copy()
-        for column in (*RUN_KEYS, "num_params", "probe_kind", "seed"):
+        for column in (*RUN_KEY, "num_params", "probe_kind", "seed"):
             if column not in runs.columns:
                 runs[column] = np.nan
-        runs[list(RUN_KEYS)] = runs[list(RUN_KEYS)].astype(str)
+        runs[list(RUN_KEY)] = runs[list(RUN_KEY)].astype(str)
         for column in ("accuracy", "macro_f1", "majority_share", *SHARE_COLUMNS):
             runs[column] = pd.to_numeric(runs.get(column), errors="coerce")
         runs["scope"] = "test"
     runs = runs.merge(  # inner: a unit folder left from an earlier plan, not in the metrics, is not shown
-        suite[[*RUN_KEYS, "accuracy"]].rename(columns={"accuracy": "suite_accuracy"}),
-        on=list(RUN_KEYS),
+        suite[[*RUN_KEY, "accuracy"]].rename(columns={"accuracy": "suite_accuracy"}),
+        on=list(RUN_KEY),
         how="inner",
     )
     known = pd.to_numeric(runs.get("num_params", pd.Series(np.nan, index=runs.index)), errors="coerce")
     runs["num_params"] = known.fillna(runs["model"].map(sizes))
-    return runs.sort_values(list(RUN_KEYS)).reset_index(drop=True)
+    return runs.sort_values(list(RUN_KEY)).reset_index(drop=True)
 
 
 def suite_table(overall: pd.DataFrame | None, group_metrics: pd.DataFrame) -> pd.DataFrame:
@@ -259,7 +246,7 @@ def suite_table(overall: pd.DataFrame | None, group_metrics: pd.DataFrame) -> pd
     labels = [label for label in LABELS if f"{label}_pred_rate" in frame.columns]
     for label in labels:
         frame[f"_{label}"] = frame[f"{label}_pred_rate"] * frame["_n"]
-    grouped = frame.groupby(list(RUN_KEYS), sort=True)
+    grouped = frame.groupby(list(RUN_KEY), sort=True)
     table = pd.DataFrame({"n": grouped["_n"].sum()})
     table["accuracy"] = grouped["_correct"].sum() / table["n"]
     table["macro_f1"] = grouped["macro_f1"].mean()

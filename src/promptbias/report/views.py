@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from promptbias.labels import LABELS
-from promptbias.report.data import RUN_KEYS, Study
+from promptbias.metrics.comparison import compare_probes
+from promptbias.probes.registry import KINDS
+from promptbias.report.data import Study
+from promptbias.schema import RUN_KEY
 
 # A probe within CHANCE_MARGIN of the majority-class rate is "barely better than chance"; a class predicted
 # for fewer than RARE_CLASS_SHARE of the sentences is "almost never predicted".
@@ -99,7 +102,7 @@ def run_rows(study: Study, models: list[str]) -> list[dict[str, Any]]:
     """Accuracy and macro-F1 per run, models in ``models`` order."""
     rows = [
         {
-            **{key: row[key] for key in RUN_KEYS},
+            **{key: row[key] for key in RUN_KEY},
             "seed": _text(row.get("seed")),
             "accuracy": row["accuracy"],
             "macro_f1": row["macro_f1"],
@@ -406,30 +409,20 @@ def probe_comparison(study: Study, limit: int = 15) -> dict[str, Any] | None:
 
 
 def derive_probe_comparison(study: Study) -> pd.DataFrame | None:
-    """The probe comparison from the gaps when the results folder has none: every probe against the soft
-    prompt (a probe whose kind or name says ``soft``), else against the first probe by name."""
+    """The probe comparison from the gaps when the results folder has none: every probe against the tuned
+    one (a probe whose kind the registry marks tuned: the soft prompt), else against the first probe by name."""
     probes = sorted(set(study.gaps["probe"]))
     if len(probes) < 2:
         return None
     kinds = study.runs.groupby("probe")["probe_kind"].first().to_dict() if "probe_kind" in study.runs else {}
-    soft = [probe for probe in probes if "soft" in f"{kinds.get(probe, '')} {probe}".lower()]
-    reference = (soft or probes)[0]
+    tuned = [probe for probe in probes if kinds.get(probe) in KINDS and KINDS[kinds[probe]].tuned]
+    reference = (tuned or probes)[0]
     keys = ["model", "dataset", "category", "group", "metric"]
     gaps = study.gaps[[*keys, "probe", "gap_mean"]]
-    merged = gaps[gaps["probe"] != reference].merge(
-        gaps[gaps["probe"] == reference]
-        .drop(columns="probe")
-        .rename(columns={"gap_mean": "reference_gap_mean"}),
-        on=keys,
+    accuracy = study.runs[["model", "dataset", "probe", "accuracy"]].rename(
+        columns={"accuracy": "test_accuracy"}
     )
-    accuracy = _mean_accuracy(study.runs)
-    merged["reference_probe"] = reference
-    merged["gap_change"] = merged["gap_mean"] - merged["reference_gap_mean"]
-    merged["test_accuracy"] = [
-        accuracy.get((m, d, p), math.nan)
-        for m, d, p in zip(merged["model"], merged["dataset"], merged["probe"], strict=True)
-    ]
-    return merged
+    return compare_probes(gaps, accuracy, reference)
 
 
 def model_comparison(study: Study, models: list[str]) -> list[dict[str, Any]]:

@@ -189,14 +189,14 @@ def check_spec(spec: SuiteSpec, where: str | Path, root: yaml.Node | None = None
         if problem is None and key in seen:
             problem = f"id {key!r} is already used by templates[{seen[key]}]"
         if problem is not None:
-            line = _line_of(root, ("templates", index))
+            line = line_of(root, ("templates", index))
             raise InputError(where, f"{line}templates[{index}] {template.text!r}: {problem}")
         seen[key] = index
     for category, lexicon in spec.lexicons.items():
         templates = [template for template in spec.templates if category in spec.categories(template)]
         for group_name, group in lexicon.groups.items():
             if not any(all(group.terms(SLOT_POS[slot]) for slot in t.slots()) for t in templates):
-                line = _line_of(root, ("lexicons", category, "groups", group_name))
+                line = line_of(root, ("lexicons", category, "groups", group_name))
                 terms = ", ".join(pos for pos in PARTS_OF_SPEECH if group.terms(pos))
                 raise InputError(
                     where,
@@ -267,7 +267,7 @@ def _check_keys(path: str | Path, node: yaml.Node) -> None:
             _check_keys(path, item)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
+def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
     """``line N: `` for the deepest node along ``loc`` (mapping keys and sequence indexes), or ``''``.
 
     Where ``loc`` ends on a mapping key, the line is the key's (the value may start on the next line).
@@ -310,7 +310,7 @@ def _input_error(path: str | Path, root: yaml.Node, error: ValidationError) -> I
     more = error.error_count() - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     where = f"{field}: " if field else ""
-    return InputError(path, f"{_line_of(root, loc)}{where}{problem}{suffix}")
+    return InputError(path, f"{line_of(root, loc)}{where}{problem}{suffix}")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

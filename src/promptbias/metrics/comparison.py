@@ -1,14 +1,14 @@
-"""How much hand-written probes move the measured bias: each probe's gaps against the soft prompt's."""
+"""How much hand-written probes move the measured bias: each probe's gaps against a reference probe's.
+
+The one probe comparison: the study writes it to ``probe_comparison.csv`` and the report derives it with
+the same function when a results folder has none.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
-KEYS = ["model", "dataset", "category", "group", "metric"]
-COLUMNS = (
-    "model", "dataset", "probe", "reference_probe", "test_accuracy",
-    "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
-)  # fmt: skip
+from promptbias.schema import PROBE_COMPARISON_COLUMNS, PROBE_COMPARISON_KEY
 
 
 def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: str) -> pd.DataFrame:
@@ -18,21 +18,24 @@ def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: 
     ``gaps`` has the columns of ``gaps.csv``; ``accuracy`` has model, dataset, probe, test_accuracy.
     Empty when the study has a single probe or the reference probe is absent.
     """
+    keys = list(PROBE_COMPARISON_KEY)
     reference = gaps[gaps["probe"] == reference_probe]
     others = gaps[gaps["probe"] != reference_probe]
     if reference.empty or others.empty:
-        return pd.DataFrame(columns=list(COLUMNS))
+        return pd.DataFrame(columns=list(PROBE_COMPARISON_COLUMNS))
     merged = others.merge(
-        reference[[*KEYS, "gap_mean"]].rename(columns={"gap_mean": "reference_gap_mean"}),
-        on=KEYS,
+        reference[[*keys, "gap_mean"]].rename(columns={"gap_mean": "reference_gap_mean"}),
+        on=keys,
         how="inner",
     )
     merged["reference_probe"] = reference_probe
     merged["gap_change"] = merged["gap_mean"] - merged["reference_gap_mean"]
     mean_accuracy = accuracy.groupby(["model", "dataset", "probe"], as_index=False)["test_accuracy"].mean()
     merged = merged.merge(mean_accuracy, on=["model", "dataset", "probe"], how="left")
-    ordered = merged[list(COLUMNS)].sort_values(["model", "dataset", "probe", "category", "group", "metric"])
-    return ordered.reset_index(drop=True)
+    ordered = merged[list(PROBE_COMPARISON_COLUMNS)]
+    return ordered.sort_values(["model", "dataset", "probe", "category", "group", "metric"]).reset_index(
+        drop=True
+    )
 
 
 def largest_changes(comparison: pd.DataFrame, count: int = 10) -> pd.DataFrame:

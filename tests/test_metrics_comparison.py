@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from promptbias.comparison import COLUMNS, compare_probes, largest_changes
+from promptbias.metrics.comparison import compare_probes, largest_changes
+from promptbias.schema import PROBE_COMPARISON_COLUMNS
 
 
 def gaps_row(probe: str, group: str, gap: float) -> dict[str, object]:
@@ -23,7 +24,7 @@ def test_changes_are_probe_gap_minus_soft_prompt_gap():
          "test_accuracy": [0.70, 0.74, 0.68]}
     )  # fmt: skip
     table = compare_probes(gaps, accuracy, "soft_prompt")
-    assert list(table.columns) == list(COLUMNS)
+    assert list(table.columns) == list(PROBE_COMPARISON_COLUMNS)
     assert list(table["group"]) == ["old", "young"]
     assert table["gap_change"].tolist() == pytest.approx([-0.15, 0.15])
     assert table["reference_gap_mean"].tolist() == pytest.approx([0.10, -0.10])

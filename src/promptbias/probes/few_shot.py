@@ -1,4 +1,4 @@
-"""Hand-written probes: a zero-shot template, or k demonstrations from the training set before it.
+"""The k-shot probe: k demonstrations from the training set before the hand-written template.
 
 Demonstrations are balanced across the three classes, drawn anew for each seed, and formatted like the
 query with the label word after it (as in the reference's 9-shot prompts), separated by blank lines.
@@ -6,18 +6,23 @@ query with the label word after it (as in the reference's 9-shot prompts), separ
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from promptbias.errors import InputError
 from promptbias.probes import Probe
-from promptbias.prompt_format import PromptTemplate
+from promptbias.probes.kind import BuildContext, ProbeConfig, ProbeKind
 
 DEMONSTRATION_SEPARATOR = "\n\n"
+SHOT_TOKENS = 40  # one demonstration, for the resource estimate
 
 
-def zero_shot_probe(name: str, template: str) -> Probe:
-    return Probe(name, "zero_shot", PromptTemplate.parse(template))
+class FewShotConfig(ProbeConfig):
+    kind: Literal["few_shot"] = "few_shot"
+    shots: int = Field(default=9, gt=0)
 
 
 def draw_demonstrations(train: pd.DataFrame, shots: int, seed: int) -> pd.DataFrame:
@@ -43,6 +48,8 @@ def few_shot_probe(
     name: str, template: str, train: pd.DataFrame, shots: int, seed: int, label_words: tuple[str, ...]
 ) -> Probe:
     """The query template preceded by ``shots`` demonstrations, each ending with its label word."""
+    from promptbias.prompt_format import PromptTemplate
+
     query = PromptTemplate.parse(template)
     demonstrations = draw_demonstrations(train, shots, seed)
     text = "".join(
@@ -50,3 +57,25 @@ def few_shot_probe(
         for row in demonstrations.itertuples()
     )
     return Probe(name, "few_shot", PromptTemplate(text + query.before, query.after))
+
+
+class FewShot(ProbeKind):
+    name = "few_shot"
+    config = FewShotConfig
+    splits = ("train", "test")
+    seeded = True
+
+    @classmethod
+    def prefix_tokens(cls, config: FewShotConfig) -> int:
+        return config.shots * SHOT_TOKENS
+
+    @classmethod
+    def build(cls, config: FewShotConfig, context: BuildContext) -> Probe:
+        return few_shot_probe(
+            config.label,
+            config.resolved_template,
+            context.sample("train"),
+            config.shots,
+            context.seed,
+            context.verbalizer.words,
+        )
