@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from promptbias.models import load_model
-from promptbias.probes.soft_prompt import TuningSettings, init_prompt
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.probes.tuning import init_prompt
 from promptbias.prompt_format import PromptTemplate, prefix_ids
 from promptbias.scoring import score_texts
 from promptbias.verbalizer import build_verbalizer
@@ -25,7 +26,7 @@ def test_a_text_initialised_prompt_scores_like_the_text_itself(tiny_models, arch
     assert prefix_ids(lm.tokenizer, hard) == init_ids + prefix_ids(
         lm.tokenizer, PromptTemplate.parse(TEMPLATE)
     )
-    settings = TuningSettings(init="text", init_text=INIT_TEXT, num_virtual_tokens=len(init_ids))
+    settings = SoftPromptConfig(init="text", init_text=INIT_TEXT, num_virtual_tokens=len(init_ids))
     soft = init_prompt(lm, verbalizer, settings)
     with_vectors = score_texts(lm, verbalizer, PromptTemplate.parse(TEMPLATE), TEXTS, soft, progress=False)
     with_text = score_texts(lm, verbalizer, hard, TEXTS, None, progress=False)
