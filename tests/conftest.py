@@ -61,6 +61,22 @@ TINY_CONFIGS = {
             "tie_word_embeddings": False,
         },
     ),
+    # Gemma 3 (gemma-3-270m's class): embeddings scaled by sqrt(width) inside the embedding module, sliding-window
+    # layers (a window shorter than prompt + sentence, longer than the shared prefix) beside a global one
+    "gemma3": (
+        "Gemma3TextConfig",
+        {
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 8,
+            "sliding_window": 24,
+            "layer_types": ["sliding_attention", "sliding_attention", "full_attention"],
+            "max_position_embeddings": 256,
+        },
+    ),
     "gpt2": (
         "GPT2Config",
         {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 256, "bos_token_id": 2, "eos_token_id": 2},
@@ -81,7 +97,7 @@ def embedded_tokenizer():
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory, embedded_tokenizer) -> dict[str, Path]:
-    """Folders of tiny randomly initialised models of the OPT, Galactica, LLaMA and GPT-2 architectures."""
+    """Folders of tiny randomly initialised models of the OPT, Galactica, LLaMA, Gemma 3 and GPT-2 architectures."""
     import torch
     import transformers
     from transformers import AutoModelForCausalLM

@@ -17,7 +17,7 @@ from promptbias.schema import PREDICTION_COLUMNS, REFERENCE_COLUMNS
 from promptbias.stages import predict_stage, tune_stage
 
 
-@pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gpt2"])
+@pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gemma3", "gpt2"])
 def test_tune_predict_metrics(tiny_models, tmp_path, architecture):
     model = ModelEntry(name=str(tiny_models[architecture]), dtype="float32", device="cpu")
     dataset = DatasetEntry(name="sst5", train_size=48, dev_size=24, test_size=30)

@@ -297,6 +297,27 @@ def test_verdicts_show_power_wording_and_markedness(study_dir: Path, tmp_path: P
     assert "Verdicts per attribute" in index and ("no gap larger than" in index or "flagged" in index)
 
 
+def test_models_compared_finds_each_models_planted_group(study_dir: Path, report_dir: Path) -> None:
+    """tiny-lm calls "old" negative, small-lm calls the script-named group positive: on both probes the paired
+    test finds the two models' gaps different in both attributes, the header carries each model's accuracy."""
+    study = load_study(study_dir)
+    configs = views.model_comparison(study, views.model_order(study))
+    assert [(config["dataset"], config["probe"]) for config in configs] == [
+        ("sst5", "soft"),
+        ("sst5", "zero-shot"),
+    ]
+    for config in configs:
+        assert config["models"] == ["tiny-lm", "small-lm"] and all(0 < a < 1 for a in config["accuracy"])
+        found = {attribute["category"]: attribute for attribute in config["attributes"]}
+        assert found["age"]["n_different"] > 0 and found["age"]["largest"]["group"] == "old"
+        assert found["religion"]["n_different"] > 0 and found["religion"]["largest"]["group"] == EVIL_GROUP
+        for attribute in config["attributes"]:
+            for cell in attribute["cells"]:
+                assert 0 <= cell["ci_low"] <= cell["ci_high"] and cell["mean_abs_gap"] > 0
+    index = (report_dir / "index.html").read_text(encoding="utf-8")
+    assert "Models compared" in index and "models differ" in index
+
+
 # ---------------------------------------------------------------------------------------- in Chromium
 
 

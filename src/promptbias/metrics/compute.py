@@ -18,6 +18,7 @@ from promptbias.metrics import (
     diagnostics,
     gaps,
     generalized,
+    models,
     permutation,
     uncertainty,
     wording,
@@ -25,7 +26,7 @@ from promptbias.metrics import (
 from promptbias.metrics.group import COUNT_COLUMNS, group_metrics, metric_frame, template_counts
 from promptbias.metrics.loading import normalise_predictions, resolve_groups
 from promptbias.metrics.summary import build_summary, plain
-from promptbias.schema import GAP_KEY, GROUP_KEY, OVERALL_COLUMNS, RUN_KEY
+from promptbias.schema import GAP_KEY, GROUP_KEY, MODEL_SUMMARY_COLUMNS, OVERALL_COLUMNS, RUN_KEY
 from promptbias.suites.defaults import default_groups
 
 DEFAULT_BOOTSTRAP = 1000
@@ -53,6 +54,8 @@ class MetricsResult:
     generalized_pairs: pd.DataFrame
     generalized_summary: pd.DataFrame
     wording_gaps: pd.DataFrame
+    model_differences: pd.DataFrame
+    model_summary: pd.DataFrame
     warnings: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +72,8 @@ class MetricsResult:
             "generalized_pairs.csv": self.generalized_pairs,
             "generalized_summary.csv": self.generalized_summary,
             "wording_gaps.csv": self.wording_gaps,
+            "model_differences.csv": self.model_differences,
+            "model_summary.csv": self.model_summary,
             "warnings.csv": self.warnings,
         }
 
@@ -149,6 +154,13 @@ def compute_metrics(
         sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
     )
 
+    differences = models.compare_models(sentences, metrics, n_permutations=n_permutations, seed=seed)
+    model_summary = pd.DataFrame(columns=list(MODEL_SUMMARY_COLUMNS))
+    if sentences["model"].nunique() > 1:  # the report's model comparison
+        model_summary = models.attribute_summary(
+            sentences, table, gaps.gap_metrics(probabilities=False), n_boot=n_boot, seed=seed
+        )
+
     flips = counterfactual.template_flips(compared)
     examples = counterfactual.flip_examples(flips, sentences)
     group_totals = compared.groupby(list(GROUP_KEY), sort=True, observed=True)[list(COUNT_COLUMNS)].sum()
@@ -192,6 +204,8 @@ def compute_metrics(
         generalized_pairs=general[1],
         generalized_summary=general[2],
         wording_gaps=wording_table,
+        model_differences=differences,
+        model_summary=model_summary,
         warnings=warnings,
         summary=summary,
     )

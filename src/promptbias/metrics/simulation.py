@@ -98,3 +98,23 @@ def biased_group_found(gaps: pd.DataFrame) -> bool:
         & (gaps["metric"] == BIASED_METRIC)
     ]
     return bool((row["significant"] & (row["gap_mean"] > 0)).any())
+
+
+def simulate_model_pair(seed: int, *, differ: bool, shift: float = SHIFT) -> pd.DataFrame:
+    """Two models (``model_a``, ``model_b``) on the same sentences, each a study of its own (own template, seed
+    and run effects: they read the templates differently). ``model_a`` is fair; ``model_b`` is fair too, or with
+    ``differ`` biased against ``BIASED_GROUP`` by ``shift``: their gaps then differ by about -0.095 at shift 1."""
+    model_a = simulate_study(2 * seed, biased=False).assign(model="model_a")
+    model_b = simulate_study(2 * seed + 1, biased=differ, shift=shift).assign(model="model_b")
+    return pd.concat([model_a, model_b], ignore_index=True)
+
+
+def model_difference_found(differences: pd.DataFrame) -> bool:
+    """Whether a model comparison flags the planted difference: ``BIASED_METRIC`` of the biased group,
+    significant, with ``model_b``'s gap the larger."""
+    row = differences[
+        (differences["category"] == BIASED_ATTRIBUTE)
+        & (differences["group"] == BIASED_GROUP)
+        & (differences["metric"] == BIASED_METRIC)
+    ]
+    return bool((row["significant"] & (row["difference"] < 0)).any())

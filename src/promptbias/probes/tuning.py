@@ -51,7 +51,7 @@ class TuningResult:
 
 
 def init_prompt(lm: LanguageModel, verbalizer: Verbalizer, settings: SoftPromptConfig) -> torch.Tensor:
-    """``[P, H]`` float32 vectors: the embeddings of the init text's (or label words') tokens, cycled to P."""
+    """``[P, H]`` float32 vectors: the init text's (or label words') tokens as the model embeds them, cycled to P."""
     if settings.init == "text":
         ids = lm.tokenizer(settings.init_text, add_special_tokens=False)["input_ids"]
     else:  # labels
@@ -59,8 +59,9 @@ def init_prompt(lm: LanguageModel, verbalizer: Verbalizer, settings: SoftPromptC
     if not ids:
         raise InputError("init_text", "tokenizes to nothing")
     cycled = [ids[index % len(ids)] for index in range(settings.num_virtual_tokens)]
-    weight = lm.model.get_input_embeddings().weight
-    return weight[torch.tensor(cycled, device=weight.device)].detach().float().clone()
+    embed = lm.model.get_input_embeddings()  # the module, not its weight: Gemma scales rows by sqrt(width)
+    with torch.no_grad():
+        return embed(torch.tensor(cycled, device=embed.weight.device)).float().clone()
 
 
 def epoch_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:

@@ -28,6 +28,11 @@ GAPS_NEEDED = (*GAP_KEY, "n_runs", "gap_mean", "ci_low", "ci_high", "p_adjusted"
 OVERALL_NEEDED = (*RUN_KEY, "n", "accuracy", "macro_f1")
 FLIP_RATES_NEEDED = (*RUN_KEY, "category", "group", "flip_rate", "n_templates")
 WORDING_NEEDED = (*GAP_KEY, "gap_mean", "significant")
+MODEL_DIFFERENCES_NEEDED = (
+    "dataset", "probe", "model_a", "model_b", "category", "group", "metric", "difference", "p_adjusted",
+    "significant",
+)  # fmt: skip
+MODEL_SUMMARY_NEEDED = ("model", "dataset", "probe", "category", "n_gaps", "n_significant", "mean_abs_gap")
 TEXT_COLUMNS = frozenset(
     {
         "model",
@@ -43,6 +48,8 @@ TEXT_COLUMNS = frozenset(
         "method",
         "terms_a",
         "terms_b",
+        "model_a",
+        "model_b",
     }
 )
 LABEL_COLUMNS = frozenset({"y_true", "y_pred", "majority_pred"})
@@ -62,6 +69,8 @@ class Study:
     flip_rates: pd.DataFrame | None
     flip_examples: pd.DataFrame | None
     wording_gaps: pd.DataFrame | None
+    model_differences: pd.DataFrame | None  # two or more models: the paired test of their gaps
+    model_summary: pd.DataFrame | None
     probe_comparison: pd.DataFrame | None
     config: dict[str, Any] | None
     environment: dict[str, Any] | None
@@ -96,6 +105,9 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
     wording = read_optional_csv(metrics / "wording_gaps.csv", WORDING_NEEDED)
     if wording is not None:
         wording["significant"] = wording["significant"].map(_truthy)
+    differences = read_optional_csv(metrics / "model_differences.csv", MODEL_DIFFERENCES_NEEDED)
+    if differences is not None:
+        differences["significant"] = differences["significant"].map(_truthy)
     summary = read_json(metrics / "summary.json") or {}
     units = read_units(source / "units") if kind == "results" else None
     suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_NEEDED), group_metrics)
@@ -109,6 +121,8 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
         flip_rates=read_optional_csv(metrics / "flip_rates.csv", FLIP_RATES_NEEDED),
         flip_examples=read_optional_csv(metrics / "flip_examples.csv", EXAMPLE_COLUMNS),
         wording_gaps=wording,
+        model_differences=differences,
+        model_summary=read_optional_csv(metrics / "model_summary.csv", MODEL_SUMMARY_NEEDED),
         probe_comparison=read_optional_csv(source / "probe_comparison.csv", PROBE_COMPARISON_COLUMNS),
         config=read_json(source / "study.json") if kind == "results" else None,
         environment=read_json(source / "environment.json") if kind == "results" else None,

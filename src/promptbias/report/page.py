@@ -42,6 +42,7 @@ def render_page(study: Study, figures: list[Path], figures_dir: str, command: st
         "top_gaps": views.top_gaps(study, models),
         "verdicts": views.verdicts(study, models),
         "has_wording": study.wording_gaps is not None,
+        "model_comparison": views.model_comparison(study, models),
         "flips": views.flip_evidence(study),
         "has_flip_rates": study.flip_rates is not None and not study.flip_rates.empty,
         "comparison": views.probe_comparison(study),

@@ -425,6 +425,70 @@ def derive_probe_comparison(study: Study) -> pd.DataFrame | None:
     return compare_probes(gaps, accuracy, reference)
 
 
+def model_comparison(study: Study, models: list[str]) -> list[dict[str, Any]]:
+    """Per training set and probe with two or more models: per attribute, each model's flagged gaps and mean
+    |gap| (with its noise-corrected interval), and whether the paired test finds the models' gaps different;
+    each model's accuracy beside it. Empty for one model."""
+    summary, differences = study.model_summary, study.model_differences
+    if summary is None or summary.empty or differences is None:
+        return []
+    accuracy = _mean_accuracy(study.runs)
+    configs = []
+    for (dataset, probe), part in summary.groupby(["dataset", "probe"], sort=True):
+        present = [model for model in models if model in set(part["model"])]
+        if len(present) < 2:
+            continue
+        tested = differences[(differences["dataset"] == dataset) & (differences["probe"] == probe)]
+        attributes = []
+        for category in sorted(set(part["category"]), key=_natural):
+            cells = part[part["category"] == category].set_index("model")
+            found = tested[(tested["category"] == category) & tested["significant"]]
+            largest = found.loc[found["difference"].abs().idxmax()] if not found.empty else None
+            attributes.append(
+                {
+                    "category": category,
+                    "cells": [_summary_cell(cells, model) for model in present],
+                    "n_different": len(found),
+                    "n_tested": int((tested["category"] == category).sum()),
+                    "largest": None if largest is None else _difference_row(largest),
+                }
+            )
+        configs.append(
+            {
+                "dataset": dataset,
+                "probe": probe,
+                "models": present,
+                "accuracy": [accuracy.get((model, dataset, probe)) for model in present],
+                "attributes": attributes,
+            }
+        )
+    return configs
+
+
+def _summary_cell(cells: pd.DataFrame, model: str) -> dict[str, Any] | None:
+    if model not in cells.index:
+        return None
+    row = cells.loc[model]
+    return {
+        "n_significant": _number(row["n_significant"]),
+        "n_gaps": _number(row["n_gaps"]),
+        "mean_abs_gap": _number(row["mean_abs_gap"]),
+        "corrected": _number(row.get("corrected")),
+        "ci_low": _number(row.get("ci_low")),
+        "ci_high": _number(row.get("ci_high")),
+    }
+
+
+def _difference_row(row: pd.Series) -> dict[str, Any]:
+    return {
+        "models": f"{row['model_a']} \u2212 {row['model_b']}",
+        "group": _text(row["group"]),
+        "metric": _text(row["metric"]),
+        "difference": _number(row["difference"]),
+        "p_adjusted": _number(row["p_adjusted"]),
+    }
+
+
 def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
     return runs.groupby(list(CONFIG_KEYS))["accuracy"].mean().to_dict()
 
