@@ -88,6 +88,7 @@ def test_bench_on_a_tiny_model(tiny_models):
     assert result.agreement == 1.0 and result.agreement_fp32 == 1.0  # fp32 on every path: the same labels
     assert result.max_abs_dp < 1e-5 and result.max_abs_dp_fp32 < 1e-5
     assert result.agreement_with_naive_fp32 == {"promptbias": 1.0, "naive_same_dtype": 1.0}
+    assert result.agreement_ceiling == 1.0  # the exact path against naive in the same (fp32) dtype
     assert result.prompt.startswith("tuned here: 2 steps")
     assert set(result.prompt_dev_accuracy) == {"step_0", "step_2"}
     assert result.suite_seconds == pytest.approx(result.suite_size / result.promptbias_sps, rel=0.01)

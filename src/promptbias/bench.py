@@ -86,6 +86,7 @@ class BenchResult:
     agreement_fp32: float
     max_abs_dp_fp32: float
     agreement_with_naive_fp32: dict[str, float]
+    agreement_ceiling: float
     class_distribution: dict[str, dict[str, float]]
     reference_parse_failures: int
     promptbias_tokens: int
@@ -465,6 +466,7 @@ def run_bench(
             "promptbias": compare(fast_probabilities, naive_fp32)[0],
             "naive_same_dtype": compare(naive_same, naive_fp32)[0],
         },
+        agreement_ceiling=compare(exact, naive_same)[0],
         class_distribution={
             "reference": class_distribution(reference_labels),
             "naive_same_dtype": class_distribution(naive_same.argmax(axis=1)),
@@ -514,6 +516,7 @@ def bench_text(result: BenchResult) -> str:
             result.dtype,
             ", ".join(f"{path} {share:.4f}" for path, share in result.agreement_with_naive_fp32.items()),
         ),
+        f"  agreement ceiling (the exact float32 path against naive {result.dtype}): {result.agreement_ceiling:.4f}",
         f"  tokens run: promptbias {result.promptbias_tokens:,}, naive {result.naive_tokens:,}",
         f"  promptbias achieved {result.scoring_tflops:.3f} TFLOP/s = "
         f"{result.scoring_fraction_of_peak:.2f} of the matmul rate",
