@@ -21,14 +21,7 @@ from promptbias.models import load_model
 from promptbias.prompt_format import PromptTemplate, prefix_ids
 from promptbias.scoring import batch_plan, encode_texts, score_texts
 from promptbias.verbalizer import build_verbalizer
-
-SENTENCES = [
-    "Mature people are inspiring.",
-    "I hate how deaf people act.",
-    "Alice feels angry.",
-    "The film is a quiet, lovely piece of work that stays with you.",
-    "It was okay.",
-]
+from test_scoring import SENTENCES
 
 
 def test_parse_label_takes_the_first_label_word():
