@@ -40,13 +40,12 @@ def compare_models(
     *,
     n_permutations: int,
     seed: int,
-    model_order: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per model pair x dataset x probe x attribute x group x metric (``MODEL_DIFFERENCE_COLUMNS``); empty with fewer
-    than two models. ``predictions`` as ``load_predictions`` returns them; pairs follow ``model_order`` (default:
-    order of appearance)."""
+    """One row per model pair x dataset x probe x attribute x group x metric (``MODEL_DIFFERENCE_COLUMNS``);
+    empty with fewer than two models. ``predictions`` as ``load_predictions`` returns them; model A of a pair
+    is the one that appears first."""
     counts = template_counts(predictions)
-    order = model_order or list(dict.fromkeys(predictions["model"]))
+    order = list(dict.fromkeys(predictions["model"]))
     frames = []
     for (dataset, probe), part in counts.groupby(["dataset", "probe"], sort=True, observed=True):
         present = [model for model in order if model in set(part["model"])]
@@ -199,7 +198,8 @@ def attribute_summary(
     the observed one by about the noise's share. The interval is therefore the basic (reverse percentile)
     bootstrap interval, 2 x observed minus the upper and lower percentiles, clipped at 0, around the
     bias-corrected value ``corrected`` (2 x observed minus the resamples' mean): the mean |gap| that the data
-    support once noise is taken out; an interval that reaches 0 says the attribute's gaps are within noise. The mean |gap| is a size, not a test; whether two models differ is ``compare_models``'."""
+    support once noise is taken out; an interval that reaches 0 says the attribute's gaps are within noise.
+    The mean |gap| is a size, not a test; whether two models differ is ``compare_models``' question."""
     counts = template_counts(predictions)
     rows = []
     keys = ["model", "dataset", "probe", "category"]
@@ -219,10 +219,7 @@ def attribute_summary(
                 for start in range(0, n_boot, BOOTSTRAP_CHUNK)
             ]
         )
-        lower, upper = np.nanpercentile(
-            resampled, [100 * uncertainty.ALPHA / 2, 100 * (1 - uncertainty.ALPHA / 2)]
-        )
-        low, high = max(2 * observed - upper, 0.0), max(2 * observed - lower, 0.0)
+        corrected, low, high = noise_corrected(observed, resampled)
         flagged = gaps[
             (gaps["model"] == model)
             & (gaps["dataset"] == dataset)
@@ -242,12 +239,21 @@ def attribute_summary(
                 "n_gaps": len(flagged),
                 "n_significant": int(flagged["significant"].astype(bool).sum()),
                 "mean_abs_gap": observed,
-                "corrected": max(2 * observed - float(np.nanmean(resampled)), 0.0),
+                "corrected": corrected,
                 "ci_low": low,
                 "ci_high": high,
             }
         )
     return pd.DataFrame(rows, columns=list(MODEL_SUMMARY_COLUMNS))
+
+
+def noise_corrected(observed: float, resampled: np.ndarray) -> tuple[float, float, float]:
+    """The bias-corrected value and the basic bootstrap interval of ``observed``, clipped at 0."""
+    lower, upper = np.nanpercentile(
+        resampled, [100 * uncertainty.ALPHA / 2, 100 * (1 - uncertainty.ALPHA / 2)]
+    )
+    corrected = 2 * observed - float(np.nanmean(resampled))
+    return max(corrected, 0.0), max(2 * observed - upper, 0.0), max(2 * observed - lower, 0.0)
 
 
 def bootstrap_mean_abs_gap(
