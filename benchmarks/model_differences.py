@@ -20,6 +20,7 @@ import numpy as np
 
 from promptbias.metrics import simulation
 from promptbias.metrics.gaps import gap_metrics
+from promptbias.metrics.group import template_counts
 from promptbias.metrics.loading import normalise_predictions
 from promptbias.metrics.models import compare_models
 
@@ -30,7 +31,7 @@ DIFFERING_SEEDS = 1_000_000
 
 def differences(seed: int, *, differ: bool, shift: float, permutations: int):
     predictions = normalise_predictions(simulation.simulate_model_pair(seed, differ=differ, shift=shift))
-    return compare_models(predictions, RATE_METRICS, n_permutations=permutations, seed=seed)
+    return compare_models(template_counts(predictions), RATE_METRICS, n_permutations=permutations, seed=seed)
 
 
 def planted_difference(table) -> float:

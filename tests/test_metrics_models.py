@@ -9,6 +9,7 @@ import pytest
 
 from promptbias.metrics import compute_metrics, simulation
 from promptbias.metrics.gaps import gap_metrics
+from promptbias.metrics.group import template_counts
 from promptbias.metrics.loading import normalise_predictions
 from promptbias.metrics.models import compare_models, swapped_gaps
 
@@ -39,7 +40,9 @@ def two_models() -> pd.DataFrame:
 
 
 def test_the_difference_of_gaps_by_hand():
-    table = compare_models(two_models(), ("accuracy", "positive_FPR"), n_permutations=400, seed=0)
+    table = compare_models(
+        template_counts(two_models()), ("accuracy", "positive_FPR"), n_permutations=400, seed=0
+    )
     rows = table.set_index(["group", "metric"])
     # model a: accuracy x 1, y 1/2 -> gaps +1/4, -1/4; model b: gaps 0, so the differences are the gaps of a
     assert rows.loc[("x", "accuracy"), "gap_a"] == pytest.approx(0.25)
@@ -70,7 +73,7 @@ def test_false_alarms_and_power_on_simulated_pairs_of_models():
     biased with shift 2 (a gap difference of about -0.19): the planted difference found in at least 16."""
     fair = [
         compare_models(
-            normalise_predictions(simulation.simulate_model_pair(s, differ=False)),
+            template_counts(normalise_predictions(simulation.simulate_model_pair(s, differ=False))),
             RATE_METRICS,
             n_permutations=200,
             seed=s,
@@ -80,7 +83,9 @@ def test_false_alarms_and_power_on_simulated_pairs_of_models():
     assert sum(table["significant"].any() for table in fair) <= 6
     biased = [
         compare_models(
-            normalise_predictions(simulation.simulate_model_pair(1000 + s, differ=True, shift=2.0)),
+            template_counts(
+                normalise_predictions(simulation.simulate_model_pair(1000 + s, differ=True, shift=2.0))
+            ),
             RATE_METRICS,
             n_permutations=200,
             seed=s,

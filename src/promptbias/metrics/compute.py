@@ -154,11 +154,11 @@ def compute_metrics(
         sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
     )
 
-    differences = models.compare_models(sentences, metrics, n_permutations=n_permutations, seed=seed)
+    differences = models.compare_models(compared, metrics, n_permutations=n_permutations, seed=seed)
     model_summary = pd.DataFrame(columns=list(MODEL_SUMMARY_COLUMNS))
     if sentences["model"].nunique() > 1:  # the report's model comparison
         model_summary = models.attribute_summary(
-            sentences, table, gaps.gap_metrics(probabilities=False), n_boot=n_boot, seed=seed
+            compared, table, gaps.gap_metrics(probabilities=False), n_boot=n_boot, seed=seed
         )
 
     flips = counterfactual.template_flips(compared)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from promptbias.metrics import uncertainty
 from promptbias.metrics.gaps import gap
-from promptbias.metrics.group import COUNT_COLUMNS, nan_mean, rates, template_counts
+from promptbias.metrics.group import COUNT_COLUMNS, nan_mean, rates
 from promptbias.schema import MODEL_DIFFERENCE_COLUMNS, MODEL_SUMMARY_COLUMNS
 
 ZERO_SD = 1e-9  # a permutation sd below this is rounding noise: the models agree on every swapped cell
@@ -35,17 +35,16 @@ BOOTSTRAP_CHUNK = 100  # resamples computed at once (memory: chunk x runs x grou
 
 
 def compare_models(
-    predictions: pd.DataFrame,
+    counts: pd.DataFrame,
     metrics: tuple[str, ...],
     *,
     n_permutations: int,
     seed: int,
 ) -> pd.DataFrame:
     """One row per model pair x dataset x probe x attribute x group x metric (``MODEL_DIFFERENCE_COLUMNS``);
-    empty with fewer than two models. ``predictions`` as ``load_predictions`` returns them; model A of a pair
-    is the one that appears first."""
-    counts = template_counts(predictions)
-    order = list(dict.fromkeys(predictions["model"]))
+    empty with fewer than two models. ``counts``: the per-template counts of the compared groups
+    (``template_counts``); model A of a pair is the first in sorted order."""
+    order = sorted(counts["model"].unique())
     frames = []
     for (dataset, probe), part in counts.groupby(["dataset", "probe"], sort=True, observed=True):
         present = [model for model in order if model in set(part["model"])]
@@ -188,7 +187,7 @@ def max_t_table(
 
 
 def attribute_summary(
-    predictions: pd.DataFrame, gaps: pd.DataFrame, metrics: tuple[str, ...], *, n_boot: int, seed: int
+    counts: pd.DataFrame, gaps: pd.DataFrame, metrics: tuple[str, ...], *, n_boot: int, seed: int
 ) -> pd.DataFrame:
     """Per model x dataset x probe x attribute (``MODEL_SUMMARY_COLUMNS``): how many of its gaps are flagged in
     ``gaps`` (the gaps table), and the mean |gap| over its groups and ``metrics`` with a 95% interval from the
@@ -199,8 +198,8 @@ def attribute_summary(
     bootstrap interval, 2 x observed minus the upper and lower percentiles, clipped at 0, around the
     bias-corrected value ``corrected`` (2 x observed minus the resamples' mean): the mean |gap| that the data
     support once noise is taken out; an interval that reaches 0 says the attribute's gaps are within noise.
-    The mean |gap| is a size, not a test; whether two models differ is ``compare_models``' question."""
-    counts = template_counts(predictions)
+    The mean |gap| is a size, not a test; whether two models differ is ``compare_models``' question.
+    ``counts``: the per-template counts of the compared groups (``template_counts``)."""
     rows = []
     keys = ["model", "dataset", "probe", "category"]
     for index, ((model, dataset, probe, category), frame) in enumerate(
