@@ -147,6 +147,10 @@ def tune(
     virtual_tokens: Annotated[int, typer.Option(help="Number of soft-prompt vectors.")] = TUNING[
         "num_virtual_tokens"
     ],
+    init: Annotated[
+        str,
+        typer.Option(help="Start from the embeddings of a task text (text) or of the label words (labels)."),
+    ] = TUNING["init"],
     epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = TUNING["epochs"],
     learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = TUNING["learning_rate"],
     batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = TUNING["batch_size"],
@@ -190,6 +194,7 @@ def tune(
         {"num_virtual_tokens": "--virtual-tokens"},
         template=template,
         num_virtual_tokens=virtual_tokens,
+        init=init,
         epochs=epochs,
         max_steps=max_steps,
         eval_every=eval_every,
