@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,11 @@ def run_model_units(
         if progress:
             print(f"[{index}/{len(units)}] {unit.unit_id}", file=sys.stderr, flush=True)
         folder = study.results_dir / "units" / unit.unit_id
+        started = time.perf_counter()
         run_unit(loaded.lm, loaded.verbalizer, unit, study, suite, loaded.splits, folder, progress=progress)
+        if progress:
+            minutes = (time.perf_counter() - started) / 60
+            print(f"[{index}/{len(units)}] {unit.unit_id}: {minutes:.1f} min", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
