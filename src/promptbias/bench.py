@@ -451,13 +451,13 @@ def run_bench(
         dtype=str(working).removeprefix("torch."),
         prompt=bench_prompt.description,
         prompt_dev_accuracy=bench_prompt.dev_accuracy,
-        matmul_tflops=round(float(np.mean(meter.samples)) / 1e12, 3),
-        matmul_tflops_min=round(min(meter.samples) / 1e12, 3),
-        matmul_tflops_max=round(max(meter.samples) / 1e12, 3),
-        reference_sps=round(len(texts) / reference_timing.seconds, 2),
-        naive_same_dtype_sps=round(len(texts) / naive_same_timing.seconds, 2),
-        naive_fp32_sps=round(len(texts) / naive_fp32_timing.seconds, 2),
-        promptbias_sps=round(sps, 2),
+        matmul_tflops=figures(float(np.mean(meter.samples)) / 1e12),
+        matmul_tflops_min=figures(min(meter.samples) / 1e12),
+        matmul_tflops_max=figures(max(meter.samples) / 1e12),
+        reference_sps=figures(len(texts) / reference_timing.seconds),
+        naive_same_dtype_sps=figures(len(texts) / naive_same_timing.seconds),
+        naive_fp32_sps=figures(len(texts) / naive_fp32_timing.seconds),
+        promptbias_sps=figures(sps),
         agreement=agreement,
         max_abs_dp=max_abs_dp,
         agreement_fp32=agreement_fp32,
@@ -476,15 +476,20 @@ def run_bench(
         reference_parse_failures=int((reference_labels == -1).sum()),
         promptbias_tokens=promptbias_work.tokens,
         naive_tokens=naive_work(prefix_length, [len(row) - len(head) for row in rows], NAIVE_BATCH).tokens,
-        scoring_tflops=round(scoring_flops / fast_timing.seconds / 1e12, 3),
-        scoring_fraction_of_peak=round(scoring_flops / fast_timing.seconds / fast_timing.limit, 3),
-        suite_seconds=round(len(suite) / sps, 1),
+        scoring_tflops=figures(scoring_flops / fast_timing.seconds / 1e12),
+        scoring_fraction_of_peak=figures(scoring_flops / fast_timing.seconds / fast_timing.limit),
+        suite_seconds=figures(len(suite) / sps),
         train_steps=train_steps,
-        naive_train_tps=round(naive_tps, 1),
-        promptbias_train_tps=round(fast_tps, 1),
-        tuning_tflops=round(tuning_flops / fast_train_timing.seconds / 1e12, 3),
-        tuning_fraction_of_peak=round(tuning_flops / fast_train_timing.seconds / fast_train_timing.limit, 3),
+        naive_train_tps=figures(naive_tps),
+        promptbias_train_tps=figures(fast_tps),
+        tuning_tflops=figures(tuning_flops / fast_train_timing.seconds / 1e12),
+        tuning_fraction_of_peak=figures(tuning_flops / fast_train_timing.seconds / fast_train_timing.limit),
     )
+
+
+def figures(value: float) -> float:
+    """A measured speed to 4 significant figures: decimals would round a tiny model's share of the peak to 0."""
+    return float(f"{value:.4g}")
 
 
 def bench_text(result: BenchResult) -> str:
