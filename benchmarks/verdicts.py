@@ -3,7 +3,7 @@
     PYTHONPATH=src python benchmarks/verdicts.py [--studies 200] [--resamples 1000] [--shifts 0.6 0.8 1.0]
 
 For each method (its own default correction: max-T for the permutation test, Holm otherwise), on ``--studies``
-fair and as many biased studies of ``promptbias.metrics.simulation`` (5 runs, attributes of 6, 4 and 3
+fair and as many biased studies of ``promptbias.metrics.inference.simulation`` (5 runs, attributes of 6, 4 and 3
 groups, 60 templates each, strong template, seed and run x template effects; biased: one group's negative
 logit +1, a negative-FPR gap of about +0.095), prints the share of fair studies with any significant gap, the
 false flags per fair study and the share of biased studies where the biased group is found. Then, for the
@@ -19,8 +19,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics import simulation, uncertainty
 from promptbias.metrics.compute import gaps_of
+from promptbias.metrics.inference import simulation, uncertainty
 from promptbias.metrics.loading import normalise_predictions, resolve_groups
 
 FAIR_SEEDS = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from promptbias.data import sst5
 from promptbias.data.location import packaged_file
-from promptbias.data.suite import CZARNOWSKA_FILE
+from promptbias.suites.loading import CZARNOWSKA_FILE
 
 
 def write_gzip(path: Path, text: str) -> None:

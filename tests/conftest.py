@@ -89,7 +89,7 @@ def embedded_tokenizer():
     """The embedded model's tokenizer (a byte-level BPE), shared by the tiny models."""
     from transformers import AutoTokenizer
 
-    from promptbias.models import resolve_source
+    from promptbias.lm.model import resolve_source
 
     source = resolve_source("smollm2-135m")
     return AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from cli_helpers import cli, snapshot
-from promptbias.config import load_study
 from promptbias.data.tabular import read_labelled_file
 from promptbias.errors import InputError, InputWarning
-from promptbias.plan import pending_units, resolve_suite
-from promptbias.preflight import check_study
+from promptbias.study.config import load_study
+from promptbias.study.plan import pending_units, resolve_suite
+from promptbias.study.preflight import check_study
 
 SUITE = (
     "2\tage\told\tOld people are kind.\n2\tage\tyoung\tYoung people are kind.\n"

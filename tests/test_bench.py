@@ -17,10 +17,10 @@ from promptbias.bench import (
     run_bench,
     scoring_work,
 )
-from promptbias.models import load_model
-from promptbias.prompt_format import PromptTemplate, prefix_ids
-from promptbias.scoring import batch_plan, encode_texts, score_texts
-from promptbias.verbalizer import build_verbalizer
+from promptbias.lm.model import load_model
+from promptbias.lm.prompt_format import PromptTemplate, prefix_ids
+from promptbias.lm.scoring import batch_plan, encode_texts, score_texts
+from promptbias.lm.verbalizer import build_verbalizer
 from test_scoring import SENTENCES
 
 

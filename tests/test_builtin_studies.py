@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import cli
-from promptbias.config import builtin_studies, load_study
 from promptbias.errors import InputError
-from promptbias.plan import estimate_text, plan_units, resolve_suite
+from promptbias.study.config import builtin_studies, load_study
+from promptbias.study.plan import estimate_text, plan_units, resolve_suite
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 
 from promptbias import store
 from promptbias.cli import app
-from promptbias.cluster import RaySettings, run_ray
-from promptbias.config import load_study
-from promptbias.plan import pending_units, plan_units, resolve_suite
-from promptbias.runner import IncompleteStudy, group_by_model, run_study, run_units
+from promptbias.study.cluster import RaySettings, run_ray
+from promptbias.study.config import load_study
+from promptbias.study.plan import pending_units, plan_units, resolve_suite
+from promptbias.study.runner import IncompleteStudy, group_by_model, run_study, run_units
 
 PAPER = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from promptbias.config import DatasetEntry, ModelEntry, Study
-from promptbias.models import load_model
-from promptbias.probes.tuning import TuningSettings, tune_soft_prompt
+from promptbias.lm.model import load_model
+from promptbias.lm.prompt_format import PromptTemplate
+from promptbias.lm.scoring import score_texts
+from promptbias.lm.verbalizer import build_verbalizer
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.probes.tuning import tune_soft_prompt
 from promptbias.probes.zero_shot import ZeroShotConfig
-from promptbias.prompt_format import PromptTemplate
-from promptbias.scoring import score_texts
-from promptbias.unit import Unit
-from promptbias.verbalizer import build_verbalizer
+from promptbias.study.config import DatasetEntry, ModelEntry, Study
+from promptbias.study.unit import Unit
 
 TEXTS = ["A lovely, quiet film.", "I hated every minute.", "It was fine.", "Old people are wise."]
 TRAIN = pd.DataFrame({"text": TEXTS * 2, "label": [2, 0, 1, 2] * 2})
@@ -29,7 +30,7 @@ def test_device_map_auto_scores_and_tunes_like_a_plain_load(tiny_models):
     expected = score_texts(plain, verbalizer, template, TEXTS, soft, progress=False)
     assert (score_texts(mapped, verbalizer, template, TEXTS, soft, progress=False) == expected).all()
 
-    settings = TuningSettings(num_virtual_tokens=3, max_steps=1, batch_size=4, eval_every=1)
+    settings = SoftPromptConfig(num_virtual_tokens=3, max_steps=1, batch_size=4, eval_every=1)
     tuned = [
         tune_soft_prompt(lm, verbalizer, template, TRAIN, TRAIN, settings, seed=0, progress=False)
         for lm in (plain, mapped)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from promptbias.embedded import EMBEDDED, EmbeddedModel, assemble_once, cache_dir, embedded_file
 from promptbias.errors import InputError
+from promptbias.lm.embedded import EMBEDDED, EmbeddedModel, assemble_once, cache_dir, embedded_file
 
 CHUNKS = [b"GGUF\x03\x00\x00\x00", b"\x00" * 64, b"the last chunk"]
 
@@ -77,10 +77,10 @@ def test_gemma_is_assembled_checked_and_loads_as_gemma3(tmp_path):
 
     import torch
 
-    from promptbias.models import load_model
-    from promptbias.prompt_format import PromptTemplate
-    from promptbias.scoring import score_texts
-    from promptbias.verbalizer import build_verbalizer
+    from promptbias.lm.model import load_model
+    from promptbias.lm.prompt_format import PromptTemplate
+    from promptbias.lm.scoring import score_texts
+    from promptbias.lm.verbalizer import build_verbalizer
 
     gemma = EMBEDDED["gemma-3-270m"]
     path = embedded_file(gemma, cache=tmp_path)

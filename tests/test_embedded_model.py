@@ -8,13 +8,14 @@ import pytest
 import torch
 from peft import PeftModel
 
-from promptbias.data.suite import load_suite
 from promptbias.data.training import load_split, subsample
-from promptbias.models import load_model
-from promptbias.probes.tuning import TuningSettings, load_soft_prompt, save_soft_prompt, tune_soft_prompt
-from promptbias.prompt_format import PromptTemplate, prefix_ids, sentence_rows
-from promptbias.scoring import score_texts
-from promptbias.verbalizer import build_verbalizer
+from promptbias.lm.model import load_model
+from promptbias.lm.prompt_format import PromptTemplate, prefix_ids, sentence_rows
+from promptbias.lm.scoring import score_texts
+from promptbias.lm.verbalizer import build_verbalizer
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.probes.tuning import load_soft_prompt, save_soft_prompt, tune_soft_prompt
+from promptbias.suites.loading import load_suite
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, tmp_path):
     template = PromptTemplate.parse("{text}\nSentiment:")
     train = subsample(load_split("sst5", "train"), 48, 0)
     dev = subsample(load_split("sst5", "validation"), 24, 0)
-    settings = TuningSettings(num_virtual_tokens=8, max_steps=3, batch_size=16, eval_every=3)
+    settings = SoftPromptConfig(num_virtual_tokens=8, max_steps=3, batch_size=16, eval_every=3)
     result = tune_soft_prompt(lm, verbalizer, template, train, dev, settings, seed=0, progress=False)
     save_soft_prompt(tmp_path / "prompt", result.prompt, lm, template, verbalizer)
     saved = load_soft_prompt(tmp_path / "prompt")

@@ -24,10 +24,10 @@ import yaml
 
 from cli_helpers import cli, snapshot
 from promptbias import store
-from promptbias.config import load_study
 from promptbias.probes.soft_prompt import SoftPromptConfig
-from promptbias.runner import run_study
-from promptbias.stages import predict_stage
+from promptbias.study.config import load_study
+from promptbias.study.runner import run_study
+from promptbias.study.stages import predict_stage
 
 PROMPTBIAS = str(Path(sys.executable).parent / "promptbias")
 
@@ -75,8 +75,8 @@ TUNE += ["--test-size", "600", "--batch-size", "8", "--max-steps", "20", "--eval
 @pytest.fixture(scope="module")
 def tuned(tiny_models, tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     """An uninterrupted ``tune`` (in this process) and its files."""
-    from promptbias.config import DatasetEntry, ModelEntry
-    from promptbias.stages import tune_stage
+    from promptbias.study.config import DatasetEntry, ModelEntry
+    from promptbias.study.stages import tune_stage
 
     out = tmp_path_factory.mktemp("tuned") / "out"
     tune_stage(

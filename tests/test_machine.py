@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from promptbias.machine import matmul_flops_per_second
+from promptbias.lm.machine import matmul_flops_per_second
 
 
 def test_matmul_rate_agrees_with_a_direct_timing():

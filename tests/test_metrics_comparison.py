@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from promptbias.metrics.comparison import compare_probes, largest_changes
+from promptbias.metrics.probe_comparison import compare_probes, largest_changes
 from promptbias.schema import PROBE_COMPARISON_COLUMNS
 
 

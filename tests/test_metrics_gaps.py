@@ -11,7 +11,7 @@ import pytest
 from promptbias.errors import InputError
 from promptbias.metrics import compute_metrics
 from promptbias.metrics.gaps import gap
-from promptbias.metrics.uncertainty import adjust_p_values, bootstrap_interval, mean_interval
+from promptbias.metrics.inference.uncertainty import adjust_p_values, bootstrap_interval, mean_interval
 
 
 def sentences(run_id: str, group: str, pairs: list[tuple[int, int]], category: str = "cat") -> list[dict]:
@@ -240,7 +240,7 @@ def test_single_group_category_is_an_input_error() -> None:
 def test_study_file_metrics_section_resolves_the_methods_correction() -> None:
     from pydantic import ValidationError
 
-    from promptbias.config import MetricsEntry
+    from promptbias.study.config import MetricsEntry
 
     assert (MetricsEntry().ci, MetricsEntry().correction) == ("permutation", "maxt")
     assert (

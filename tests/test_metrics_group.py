@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from promptbias.metrics import compute_metrics, gaps, generalized
-from promptbias.metrics.group import CELL_COLUMNS, METRICS, Metric, denominators, metric_names, rates
+from promptbias.metrics.metric_table import CELL_COLUMNS, METRICS, Metric, denominators, metric_names, rates
 
 
 def table(pairs_by_group: dict[str, list[tuple[int, int]]], run_id: str = "r1") -> pd.DataFrame:

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promptbias.metrics import compute_metrics, simulation
+from promptbias.metrics import compute_metrics
 from promptbias.metrics.gaps import gap_metrics
-from promptbias.metrics.group import template_counts
+from promptbias.metrics.inference import simulation
+from promptbias.metrics.inference.model_comparison import compare_models, swapped_gaps
 from promptbias.metrics.loading import normalise_predictions
-from promptbias.metrics.models import compare_models, swapped_gaps
+from promptbias.metrics.metric_table import template_counts
 
 RATE_METRICS = gap_metrics(probabilities=False)  # accuracy, and FPR and TPR per class
 

@@ -11,10 +11,16 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from promptbias.metrics import compute_metrics, simulation
-from promptbias.metrics.calibration import permuted_copy
+from promptbias.metrics import compute_metrics
+from promptbias.metrics.inference import simulation
+from promptbias.metrics.inference.calibration import permuted_copy
+from promptbias.metrics.inference.permutation import (
+    family_test,
+    permutation_test,
+    permuted_labels,
+    sentence_blocks,
+)
 from promptbias.metrics.loading import normalise_predictions
-from promptbias.metrics.permutation import family_test, permutation_test, permuted_labels, sentence_blocks
 
 
 def row(run_id: str, template: int, group: str, true: int, pred: int, text: str = "") -> dict:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from promptbias.labels import LABELS
 from promptbias.metrics import compute_metrics
-from promptbias.metrics.group import CLASS_RATES
+from promptbias.metrics.metric_table import CLASS_RATES
 
 RATE_COLUMNS = ["accuracy", "macro_f1", *(f"{label}_{rate}" for label in LABELS for rate in CLASS_RATES)]
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

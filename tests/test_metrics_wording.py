@@ -7,8 +7,8 @@ import pytest
 
 from promptbias.errors import InputError
 from promptbias.metrics import compute_metrics
+from promptbias.metrics.inference.wording import sentence_terms, split_terms
 from promptbias.metrics.loading import normalise_predictions
-from promptbias.metrics.wording import sentence_terms, split_terms
 from promptbias.suites import load_spec
 
 TERMS = {"black": ["Black", "African American"], "white": ["white"], "asian": ["Asian", "Asian American"]}

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from peft import PeftModel
 
-from promptbias.config import DatasetEntry, ModelEntry
+from promptbias.lm.model import load_model
 from promptbias.metrics import run_metrics
-from promptbias.models import load_model
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.schema import PREDICTION_COLUMNS, REFERENCE_COLUMNS
-from promptbias.stages import predict_stage, tune_stage
+from promptbias.study.config import DatasetEntry, ModelEntry
+from promptbias.study.stages import predict_stage, tune_stage
 
 
 @pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gemma3", "gpt2"])

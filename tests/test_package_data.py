@@ -13,8 +13,8 @@ import pytest
 from promptbias.data.files import read_text
 from promptbias.data.location import packaged_file
 from promptbias.data.sst5 import SPLIT_FILES, read_packaged_fine, read_tree_file
-from promptbias.data.suite import CZARNOWSKA_FILE, czarnowska_path, load_suite
 from promptbias.data.training import load_split
+from promptbias.suites.loading import CZARNOWSKA_FILE, czarnowska_path, load_suite
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "package_data.py"
 SHIPPED = [

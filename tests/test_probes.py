@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promptbias.config import load_study
 from promptbias.errors import InputError
 from promptbias.probes.kind import REFERENCE_TEMPLATE, BuildContext, ProbeConfig
 from promptbias.probes.registry import KINDS, parse_probe
+from promptbias.study.config import load_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TEMPLATE = "Review: {text}\nSentiment:"
@@ -75,8 +75,8 @@ DRY_RUN = (
 @pytest.mark.parametrize(
     "code",
     [
-        "import promptbias.config",
-        "import promptbias.plan, promptbias.resources, promptbias.probes.registry",
+        "import promptbias.study.config",
+        "import promptbias.study.plan, promptbias.study.resources, promptbias.probes.registry",
         DRY_RUN.format(study=str(CONFIGS / "paper.yaml")),
         DRY_RUN.format(study="builtin:quickstart").replace("'--dry-run'", "'--dry-run', '--executor', 'ray'"),
     ],
@@ -92,8 +92,8 @@ def test_reading_a_study_and_its_dry_run_import_neither_torch_nor_transformers(c
 
 @pytest.fixture(scope="module")
 def tiny_lm(tiny_models):
-    from promptbias.models import load_model
-    from promptbias.verbalizer import build_verbalizer
+    from promptbias.lm.model import load_model
+    from promptbias.lm.verbalizer import build_verbalizer
 
     lm = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
     return lm, build_verbalizer(lm.tokenizer)
@@ -107,9 +107,9 @@ def build(config: ProbeConfig, lm, verbalizer, tmp_path: Path):
 def test_the_calibrated_probabilities_are_the_zero_shot_ones_divided_by_the_content_free_prior(
     tiny_lm, tmp_path: Path
 ) -> None:
-    from promptbias.predictions import RunInfo, predict_suite
-    from promptbias.prompt_format import PromptTemplate
-    from promptbias.scoring import score_texts
+    from promptbias.lm.prompt_format import PromptTemplate
+    from promptbias.lm.scoring import score_texts
+    from promptbias.study.predictions import RunInfo, predict_suite
 
     lm, verbalizer = tiny_lm
     texts = ["A gripping, funny film.", "Dull and far too long.", "It is a film.", "I hated every minute."]

@@ -24,8 +24,8 @@ import pytest
 from promptbias.errors import InputError
 from promptbias.metrics import run_metrics
 from promptbias.report import build_report, draw_paper_figures, views
-from promptbias.report.data import load_study
 from promptbias.report.page import render_page
+from promptbias.report.results import load_results
 from promptbias.store import write_frame, write_json, write_manifest, write_text
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -209,7 +209,7 @@ def test_metrics_folder_alone(study_dir: Path, tmp_path: Path) -> None:
 def test_probe_comparison_file_is_used(study_dir: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(study_dir, results, ignore=shutil.ignore_patterns("report"))
-    comparison = views.derive_probe_comparison(load_study(results))
+    comparison = views.derive_probe_comparison(load_results(results))
     assert comparison is not None and set(comparison["reference_probe"]) == {"soft"}
     comparison.loc[0, "gap_change"] = 0.987654
     write_frame(results / "probe_comparison.csv", comparison)
@@ -240,7 +240,7 @@ def test_out_must_not_replace_other_folders(study_dir: Path, tmp_path: Path) -> 
 
 
 def test_paper_figures(study_dir: Path, tmp_path: Path) -> None:
-    gaps = load_study(study_dir).gaps
+    gaps = load_results(study_dir).gaps
     paths = draw_paper_figures(gaps, tmp_path)
     names = sorted(path.name for path in paths)
     configs = [f"{c}_sst5_{p}" for c in SUITE for p in PROBES]  # two probes: one figure per probe
@@ -251,7 +251,7 @@ def test_paper_figures(study_dir: Path, tmp_path: Path) -> None:
 
 
 def test_warnings_for_weak_probes_and_rare_classes(study_dir: Path) -> None:
-    study = load_study(study_dir)
+    study = load_results(study_dir)
     assert views.warnings(study) == []  # the planted study is healthy
     weak_runs = study.runs.assign(accuracy=0.36, majority_share=0.34)
     rare_suite = study.suite.assign(neutral_pred_share=0.004)
@@ -267,7 +267,7 @@ def test_warnings_for_weak_probes_and_rare_classes(study_dir: Path) -> None:
 
 
 def test_significant_planted_gap_is_at_the_top(study_dir: Path) -> None:
-    study = load_study(study_dir)
+    study = load_results(study_dir)
     top = views.top_gaps(study, views.model_order(study))
     assert top["n_significant"] > 0
     planted = [row for row in top["rows"] if row["group"] in ("old", EVIL_GROUP)]
@@ -278,7 +278,7 @@ def test_significant_planted_gap_is_at_the_top(study_dir: Path) -> None:
 
 
 def test_verdicts_show_power_wording_and_markedness(study_dir: Path, tmp_path: Path) -> None:
-    study = load_study(study_dir)
+    study = load_results(study_dir)
     verdicts = views.verdicts(study, views.model_order(study))
     assert len(verdicts) == len(MODELS) * len(PROBES) * len(SUITE)
     assert all(0 < row["detectable_median"] <= row["detectable_max"] < 1 for row in verdicts)
@@ -300,7 +300,7 @@ def test_verdicts_show_power_wording_and_markedness(study_dir: Path, tmp_path: P
 def test_models_compared_finds_each_models_planted_group(study_dir: Path, report_dir: Path) -> None:
     """tiny-lm calls "old" negative, small-lm calls the script-named group positive: on both probes the paired
     test finds the two models' gaps different in both attributes, the header carries each model's accuracy."""
-    study = load_study(study_dir)
+    study = load_results(study_dir)
     configs = views.model_comparison(study, views.model_order(study))
     assert [(config["dataset"], config["probe"]) for config in configs] == [
         ("sst5", "soft"),
@@ -440,7 +440,7 @@ def reference_report(shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_reference_predictions_have_intervals_on_every_group(reference_report: Path) -> None:
-    study = load_study(reference_report / "metrics")
+    study = load_results(reference_report / "metrics")
     chart = views.chart_data(study, views.model_order(study))
     assert len(chart["attributes"]) == 8
     assert sum(len(attribute["groups"]) for attribute in chart["attributes"]) == 53

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from promptbias.cluster import for_workers, worker_gpus, worker_model
-from promptbias.config import ModelEntry, Study
 from promptbias.probes.few_shot import FewShotConfig
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.probes.zero_shot import ZeroShotConfig
-from promptbias.resources import WorkerSettings, gpus_for, memory_budget, model_gpus, model_size_b
+from promptbias.study.cluster import for_workers, worker_gpus, worker_model
+from promptbias.study.config import ModelEntry, Study
+from promptbias.study.resources import WorkerSettings, gpus_for, memory_budget, model_gpus, model_size_b
 
 SOFT, ZERO, FEW = SoftPromptConfig(), ZeroShotConfig(), FewShotConfig()
 

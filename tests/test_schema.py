@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from promptbias.metrics import compute_metrics
-from promptbias.metrics.group import METRICS
+from promptbias.metrics.metric_table import METRICS
 from promptbias.schema import GAP_COLUMNS, GROUP_CLASS_COLUMNS, GROUP_METRICS_COLUMNS, OVERALL_COLUMNS
 
 

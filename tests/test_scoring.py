@@ -7,10 +7,10 @@ import torch
 from peft import PromptTuningConfig, get_peft_model
 
 from promptbias.errors import InputError
-from promptbias.models import load_model
-from promptbias.prompt_format import PromptTemplate, prefix_ids, sentence_rows
-from promptbias.scoring import length_batches, score_texts
-from promptbias.verbalizer import Verbalizer, build_verbalizer
+from promptbias.lm.model import load_model
+from promptbias.lm.prompt_format import PromptTemplate, prefix_ids, sentence_rows
+from promptbias.lm.scoring import length_batches, score_texts
+from promptbias.lm.verbalizer import Verbalizer, build_verbalizer
 
 SENTENCES = [
     "Mature people are inspiring.",

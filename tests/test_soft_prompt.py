@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promptbias.models import load_model
+from promptbias.lm.model import load_model
+from promptbias.lm.prompt_format import PromptTemplate, prefix_ids
+from promptbias.lm.scoring import score_texts
+from promptbias.lm.verbalizer import build_verbalizer
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.probes.tuning import init_prompt
-from promptbias.prompt_format import PromptTemplate, prefix_ids
-from promptbias.scoring import score_texts
-from promptbias.verbalizer import build_verbalizer
 
 INIT_TEXT = "Is this review positive, neutral or negative?\n"
 TEMPLATE = "Review: {text}\nSentiment:"

@@ -14,9 +14,9 @@ import pandas as pd
 import yaml
 
 from promptbias import store
-from promptbias.config import load_study
-from promptbias.plan import plan_text, plan_units
-from promptbias.runner import run_study
+from promptbias.study.config import load_study
+from promptbias.study.plan import plan_text, plan_units
+from promptbias.study.runner import run_study
 
 
 def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
@@ -157,7 +157,7 @@ def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_model
 
 
 def test_a_data_folder_without_the_czarnowska_file_leaves_the_shipped_copy_in_use(tmp_path):
-    from promptbias.plan import resolve_suite
+    from promptbias.study.plan import resolve_suite
 
     (tmp_path / "data").mkdir()
     study_file = tmp_path / "study.yaml"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from promptbias.data.suite import load_suite, read_suite_tsv, recover_template_ids
 from promptbias.errors import InputError
 from promptbias.suites import (
     build_suite,
@@ -20,6 +19,7 @@ from promptbias.suites import (
     load_spec,
     write_suite,
 )
+from promptbias.suites.loading import load_suite, read_suite_tsv, recover_template_ids
 from promptbias.suites.spec import Term
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from promptbias.data.suite import load_suite
 from promptbias.suites import WARNING_KINDS, check_suite
+from promptbias.suites.loading import load_suite
 
 
 def suite(*rows: tuple[int, str, str, str, str]) -> pd.DataFrame:

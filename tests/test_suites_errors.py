@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from promptbias.data.suite import load_suite
 from promptbias.errors import InputError
 from promptbias.suites import build_suite
+from promptbias.suites.loading import load_suite
 
 GOOD = """\
 lexicons:

@@ -12,7 +12,7 @@ import torch
 
 from cli_helpers import cli
 from promptbias.errors import InputError
-from promptbias.models import check_custom_code, resolve_source
+from promptbias.lm.model import check_custom_code, resolve_source
 from promptbias.probes.tuning import load_soft_prompt
 
 
@@ -67,7 +67,7 @@ def test_tune_and_predict_refuse_a_model_that_needs_its_own_code(tiny_models, tm
 
 
 def test_a_known_model_type_loads_transformers_own_class_and_runs_nothing(tiny_models, tmp_path):
-    from promptbias.models import load_model
+    from promptbias.lm.model import load_model
 
     model, marker = with_auto_map(tiny_models["llama"], tmp_path, "llama")
     lm = load_model(str(model), dtype="float32", device="cpu")

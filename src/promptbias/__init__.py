@@ -17,32 +17,35 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_model": "promptbias.models",
+    "load_model": "promptbias.lm.model",
     "load_split": "promptbias.data.training",
-    "load_suite": "promptbias.data.suite",
-    "build_verbalizer": "promptbias.verbalizer",
-    "PromptTemplate": "promptbias.prompt_format",
-    "score_texts": "promptbias.scoring",
+    "load_suite": "promptbias.suites.loading",
+    "build_verbalizer": "promptbias.lm.verbalizer",
+    "PromptTemplate": "promptbias.lm.prompt_format",
+    "score_texts": "promptbias.lm.scoring",
     "tune_soft_prompt": "promptbias.probes.tuning",
-    "TuningSettings": "promptbias.probes.tuning",
     "SoftPromptConfig": "promptbias.probes.soft_prompt",
     "save_soft_prompt": "promptbias.probes.tuning",
     "load_soft_prompt": "promptbias.probes.tuning",
     "zero_shot_probe": "promptbias.probes.zero_shot",
     "few_shot_probe": "promptbias.probes.few_shot",
-    "predict_suite": "promptbias.predictions",
-    "tune_stage": "promptbias.stages",
-    "predict_stage": "promptbias.stages",
+    "predict_suite": "promptbias.study.predictions",
+    "tune_stage": "promptbias.study.stages",
+    "predict_stage": "promptbias.study.stages",
     "run_metrics": "promptbias.metrics",
     "build_report": "promptbias.report",
-    "load_study": "promptbias.config",
-    "run_study": "promptbias.runner",
+    "load_study": "promptbias.study.config",
+    "run_study": "promptbias.study.runner",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+# Earlier names of public objects, still offered: public name -> the name it now has
+_RENAMED = {"TuningSettings": "SoftPromptConfig"}
+
+__all__ = ["__version__", *_EXPORTS, *_RENAMED]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    current = _RENAMED.get(name, name)
+    if current not in _EXPORTS:
         raise AttributeError(f"module 'promptbias' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    return getattr(importlib.import_module(_EXPORTS[current]), current)

@@ -28,21 +28,12 @@ import torch
 from peft import PromptTuningConfig, get_peft_model
 from transformers import PreTrainedModel, pipeline
 
-from promptbias.data.suite import czarnowska_path, load_suite
 from promptbias.data.training import load_split
 from promptbias.labels import LABELS
-from promptbias.machine import matmul_flops_per_second, synchronize
-from promptbias.models import LanguageModel, load_model, select_dtype
-from promptbias.probes.kind import REFERENCE_TEMPLATE
-from promptbias.probes.tuning import (
-    DEFAULT_TEMPLATE,
-    TuningSettings,
-    load_soft_prompt,
-    training_schedule,
-    tune_soft_prompt,
-)
-from promptbias.prompt_format import PromptTemplate, prefix_ids
-from promptbias.scoring import (
+from promptbias.lm.machine import matmul_flops_per_second, synchronize
+from promptbias.lm.model import LanguageModel, load_model, select_dtype
+from promptbias.lm.prompt_format import PromptTemplate, prefix_ids
+from promptbias.lm.scoring import (
     DEFAULT_BATCH_TOKENS,
     DEFAULT_MAX_ROWS,
     batch_plan,
@@ -52,7 +43,11 @@ from promptbias.scoring import (
     pad_rows,
     score_texts,
 )
-from promptbias.verbalizer import Verbalizer, build_verbalizer
+from promptbias.lm.verbalizer import Verbalizer, build_verbalizer
+from promptbias.probes.kind import REFERENCE_TEMPLATE, SOFT_PROMPT_TEMPLATE
+from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.probes.tuning import load_soft_prompt, training_schedule, tune_soft_prompt
+from promptbias.suites.loading import czarnowska_path, load_suite
 
 NAIVE_BATCH = 32
 REFERENCE_BATCH = 4
@@ -267,7 +262,7 @@ def naive_train_tokens(
     """The plain PEFT step (full logits, cross-entropy over the label tokens, AdamW) as a function of one
     batch; it returns the batch's sentence tokens."""
     parameters = [p for p in wrapped.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=TuningSettings().learning_rate)
+    optimizer = torch.optim.AdamW(parameters, lr=SoftPromptConfig().learning_rate)
     virtual = wrapped.peft_config["default"].num_virtual_tokens
 
     def step(batch: list[int]) -> int:
@@ -295,7 +290,7 @@ def promptbias_train_tokens(
     """The project's tuning step (the loop body of ``tune_soft_prompt``) as a function of one batch; it
     returns the batch's sentence tokens."""
     parameter = torch.nn.Parameter(soft.clone().to(lm.device))
-    optimizer = torch.optim.AdamW([parameter], lr=TuningSettings().learning_rate)
+    optimizer = torch.optim.AdamW([parameter], lr=SoftPromptConfig().learning_rate)
 
     def step(batch: list[int]) -> int:
         batch_rows = [rows[index] for index in batch]
@@ -339,9 +334,9 @@ def saved_prompt(lm: LanguageModel, folder: Path) -> BenchPrompt:
 def tuned_prompt(lm: LanguageModel, train: pd.DataFrame, steps: int, seed: int) -> BenchPrompt:
     """A prompt tuned for ``steps`` seeded steps on SST-5 train; dev accuracy at step 0 and at the end."""
     verbalizer = build_verbalizer(lm.tokenizer)
-    template = PromptTemplate.parse(DEFAULT_TEMPLATE)
+    template = PromptTemplate.parse(SOFT_PROMPT_TEMPLATE)
     dev = load_split("sst5", "validation").sample(n=BENCH_DEV_SENTENCES, random_state=seed)
-    settings = TuningSettings(max_steps=steps, eval_every=steps)
+    settings = SoftPromptConfig(max_steps=steps, eval_every=steps)
     result = tune_soft_prompt(lm, verbalizer, template, train, dev, settings, seed, progress=False)
     accuracy = {
         "step_0": result.history[0]["dev_accuracy"],
@@ -423,7 +418,7 @@ def run_bench(
     train_rows = encode_texts(fast, verbalizer, template, list(train["text"]), prefix_length)
     train_labels = torch.tensor(train["label"].to_numpy(), device=fast.device)
     schedule = training_schedule(
-        [len(row) for row in train_rows], TuningSettings(max_steps=train_steps + 1), seed
+        [len(row) for row in train_rows], SoftPromptConfig(max_steps=train_steps + 1), seed
     )
     fast_step = promptbias_train_tokens(fast, head, soft, train_rows, train_labels, verbalizer)
     fast_tps, fast_train_timing = train_rate(meter, fast_step, schedule)

@@ -15,8 +15,8 @@ from promptbias.errors import InputError, show_warning_line
 from promptbias.probes.soft_prompt import SoftPromptConfig
 
 if TYPE_CHECKING:
-    from promptbias.resources import WorkerSettings
-    from promptbias.runner import Executor
+    from promptbias.study.resources import WorkerSettings
+    from promptbias.study.runner import Executor
 
 T = TypeVar("T")
 TUNING = {name: field.default for name, field in SoftPromptConfig.model_fields.items()}  # tune's defaults
@@ -87,9 +87,9 @@ def run(
     then (machines of one kind differ 2.5x in speed, so a time means little without it)."""
     import time
 
-    from promptbias.config import load_study
-    from promptbias.plan import plan_text
-    from promptbias.resources import WorkerSettings
+    from promptbias.study.config import load_study
+    from promptbias.study.plan import plan_text
+    from promptbias.study.resources import WorkerSettings
 
     started = time.perf_counter()
     study = load_study(study_file)
@@ -98,8 +98,8 @@ def run(
         cluster = worker if executor == ExecutorName.ray else None
         typer.echo(plan_text(study, cluster))
         return
-    from promptbias.machine import matmul_flops_per_second
-    from promptbias.runner import IncompleteStudy, run_study, run_units
+    from promptbias.lm.machine import matmul_flops_per_second
+    from promptbias.study.runner import IncompleteStudy, run_study, run_units
 
     command = "promptbias " + " ".join(sys.argv[1:])
     chosen = ray_executor(address, retries, worker) if executor == ExecutorName.ray else run_units
@@ -121,7 +121,7 @@ def wall_time_line(seconds: float, matmul_flops: float) -> str:
 def ray_executor(address: str | None, retries: int, worker: WorkerSettings) -> Executor:
     """``run_ray`` with these settings; one clear error when Ray is not installed."""
     try:
-        from promptbias.cluster import RaySettings, run_ray
+        from promptbias.study.cluster import RaySettings, run_ray
     except ImportError as error:
         if error.name != "ray":
             raise
@@ -169,8 +169,8 @@ def tune(
     ] = False,
 ) -> None:
     """Tune a soft prompt alone (a one-unit study without the suite) and save it as a PEFT adapter."""
-    from promptbias.config import DatasetEntry, ModelEntry
-    from promptbias.stages import tune_stage
+    from promptbias.study.config import DatasetEntry, ModelEntry
+    from promptbias.study.stages import tune_stage
 
     model_entry = _entry(
         ModelEntry,
@@ -273,7 +273,7 @@ def predict(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
 ) -> None:
     """Classify a bias suite with a soft prompt or a template; write the predictions table."""
-    from promptbias.stages import predict_stage
+    from promptbias.study.stages import predict_stage
 
     written = predict_stage(
         model,
@@ -326,7 +326,7 @@ def metrics(
 ) -> None:
     """Fairness metrics: group rates, gaps with tests and intervals, flip rates, generalized metrics."""
     from promptbias.metrics import run_metrics
-    from promptbias.metrics.calibration import calibrate_text
+    from promptbias.metrics.inference.calibration import calibrate_text
 
     chosen = {"ci": ci, "n_boot": n_boot, "n_permutations": n_permutations}  # None: the metrics' default
     result = run_metrics(
@@ -396,8 +396,8 @@ def suite_check(
     strict: Annotated[bool, typer.Option("--strict", help="Exit with status 1 on warnings.")] = False,
 ) -> None:
     """Sentences per group and class, and warnings: incomplete templates, duplicates, imbalance."""
-    from promptbias.data.suite import load_suite
     from promptbias.suites import check_suite
+    from promptbias.suites.loading import load_suite
 
     report = check_suite(load_suite(source, data_root=data_dir), source=source)
     typer.echo(report.render())

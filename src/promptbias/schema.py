@@ -55,7 +55,7 @@ PROBE_COMPARISON_COLUMNS = (
     "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
 )  # fmt: skip
 
-# model_differences.csv: per pair of models, the difference of their gaps with the paired test (metrics/models.py).
+# model_differences.csv: per pair of models, the difference of their gaps with the paired test (metrics/inference/model_comparison.py).
 MODEL_PAIR_KEY = ("dataset", "probe", "model_a", "model_b")
 MODEL_DIFFERENCE_COLUMNS = (
     *MODEL_PAIR_KEY, "category", "group", "metric", "gap_a", "gap_b", "difference", "null_sd",

@@ -7,6 +7,6 @@ counterfactual flip rates and the generalized metrics of Czarnowska et al.
 
 from promptbias.metrics.compute import MetricsResult, compute_metrics
 from promptbias.metrics.loading import load_predictions
-from promptbias.metrics.output import run_metrics, write_metrics
+from promptbias.metrics.stage import run_metrics, write_metrics
 
 __all__ = ["MetricsResult", "compute_metrics", "load_predictions", "run_metrics", "write_metrics"]

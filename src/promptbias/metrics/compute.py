@@ -12,19 +12,10 @@ import numpy as np
 import pandas as pd
 
 from promptbias.errors import InputError
-from promptbias.metrics import (
-    calibration,
-    counterfactual,
-    diagnostics,
-    gaps,
-    generalized,
-    models,
-    permutation,
-    uncertainty,
-    wording,
-)
-from promptbias.metrics.group import COUNT_COLUMNS, group_metrics, metric_frame, template_counts
+from promptbias.metrics import counterfactual, diagnostics, gaps, generalized
+from promptbias.metrics.inference import calibration, model_comparison, permutation, uncertainty, wording
 from promptbias.metrics.loading import normalise_predictions, resolve_groups
+from promptbias.metrics.metric_table import COUNT_COLUMNS, group_metrics, metric_frame, template_counts
 from promptbias.metrics.summary import build_summary, plain
 from promptbias.schema import GAP_KEY, GROUP_KEY, MODEL_SUMMARY_COLUMNS, OVERALL_COLUMNS, RUN_KEY
 from promptbias.suites.defaults import default_groups
@@ -122,12 +113,12 @@ def compute_metrics(
 ) -> MetricsResult:
     """All metrics of ``predictions`` (a frame like ``load_predictions`` returns).
 
-    ``ci``: ``permutation`` (the test of ``metrics/permutation.py`` with ``n_permutations`` permutations and
+    ``ci``: ``permutation`` (the test of ``metrics/inference/permutation.py`` with ``n_permutations`` permutations and
     the two-level bootstrap's interval), ``t``, ``z``, ``bootstrap`` or ``multibootstrap`` (``n_boot``
     resamples; everything drawn from ``seed``); ``groups``: the groups to compare per category (others: all
     groups); ``correction``: ``maxt`` (permutation only), ``holm``, ``bh`` or ``none`` (default: max-T for
     the permutation test, else Holm over every row of the gaps table); ``calibrate``: rerun the test on
-    this many copies with groups permuted within templates (``metrics/calibration.py``); ``suite``: the
+    this many copies with groups permuted within templates (``metrics/inference/calibration.py``); ``suite``: the
     suite the predictions came from, whose marked default groups join the built-in ones (``default_group``).
     """
     correction = check_options(ci, correction, n_boot, n_permutations, calibrate)
@@ -154,10 +145,10 @@ def compute_metrics(
         sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
     )
 
-    differences = models.compare_models(compared, metrics, n_permutations=n_permutations, seed=seed)
+    differences = model_comparison.compare_models(compared, metrics, n_permutations=n_permutations, seed=seed)
     model_summary = pd.DataFrame(columns=list(MODEL_SUMMARY_COLUMNS))
     if sentences["model"].nunique() > 1:  # the report's model comparison
-        model_summary = models.attribute_summary(
+        model_summary = model_comparison.attribute_summary(
             compared, table, gaps.gap_metrics(probabilities=False), n_boot=n_boot, seed=seed
         )
 

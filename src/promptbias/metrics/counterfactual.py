@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.group import CELL_COLUMNS, TEMPLATE_KEY
+from promptbias.metrics.metric_table import CELL_COLUMNS, TEMPLATE_KEY
 from promptbias.schema import GROUP_KEY, RUN_KEY
 
 EXAMPLE_TEMPLATES = 3

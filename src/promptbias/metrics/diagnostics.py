@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from promptbias.labels import LABELS
-from promptbias.metrics.group import CLASS_RATES, MIN_DENOMINATOR
+from promptbias.metrics.metric_table import CLASS_RATES, MIN_DENOMINATOR
 from promptbias.schema import GROUP_KEY, RUN_KEY
 
 MIN_PREDICTION_SHARE = 0.01

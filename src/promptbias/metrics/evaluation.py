@@ -1,6 +1,6 @@
 """Held-out evaluation of a probe: accuracy, macro-F1 and the confusion matrix over the labels 0, 1, 2.
 
-Macro-F1 is the one definition of ``metrics/group.py`` (the mean of the defined per-class F1 values, a class
+Macro-F1 is the one definition of ``metrics/metric_table.py`` (the mean of the defined per-class F1 values, a class
 neither true nor predicted has none), so the held-out evaluation and the bias-suite tables agree.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from promptbias.labels import LABEL_IDS
-from promptbias.metrics.group import confusion_counts, rates
+from promptbias.metrics.metric_table import confusion_counts, rates
 
 
 def classification_summary(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, object]:

@@ -13,14 +13,14 @@ bootstrap resamples whole templates and averages the resampled gaps across runs.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics import uncertainty
-from promptbias.metrics.group import (
+from promptbias.metrics.inference import uncertainty
+from promptbias.metrics.inference.streams import random_stream
+from promptbias.metrics.metric_table import (
     COUNT_COLUMNS,
     METRICS,
     Metric,
@@ -123,7 +123,7 @@ def bootstrap_gaps(
     for key, block in counts.groupby(["model", "dataset", "probe", "category"], sort=True, observed=True):
         groups = sorted(block["group"].unique())
         templates = sorted(block["template_id"].unique())
-        rng = np.random.default_rng(stream(seed, key))
+        rng = np.random.default_rng(random_stream(seed, key))
         weights = uncertainty.bootstrap_weights(len(templates), n_boot, rng)
         per_run, observed = [], []
         for _, run_block in block.groupby("run_id", sort=True, observed=True):
@@ -169,10 +169,6 @@ def _dense(block: pd.DataFrame, templates: list[str], groups: list[str]) -> np.n
     array = np.zeros((len(templates), len(groups), len(COUNT_COLUMNS)))
     np.add.at(array, (template_index, group_index), block[list(COUNT_COLUMNS)].to_numpy(dtype=float))
     return array
-
-
-def stream(seed: int, key: tuple[str, ...]) -> np.random.SeedSequence:
-    return np.random.SeedSequence([seed, zlib.crc32("\x1f".join(key).encode("utf-8"))])
 
 
 def _order(frame: pd.DataFrame, keys: list[str], metrics: tuple[str, ...]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.group import COUNT_COLUMNS, metric_names, rates, ratio
+from promptbias.metrics.metric_table import COUNT_COLUMNS, metric_names, rates, ratio
 from promptbias.schema import GROUP_KEY, RUN_KEY
 
 GENERALIZED_METRICS = metric_names(lambda metric: metric.generalized)

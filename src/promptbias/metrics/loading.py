@@ -19,9 +19,9 @@ import yaml
 
 from promptbias import store
 from promptbias.data.files import read_table, read_text
-from promptbias.data.suite import recover_template_ids
 from promptbias.errors import InputError, warn_input
 from promptbias.schema import PROBABILITY_COLUMNS, REQUIRED_COLUMNS, RUN_KEY
+from promptbias.suites.loading import recover_template_ids
 
 EXTERNAL_PROBE = "external"
 PREDICTIONS_PARQUET = "predictions.parquet"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics import uncertainty
+from promptbias.metrics.inference import uncertainty
 from promptbias.schema import RUN_KEY
 
 TOP_GAPS = 5

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from promptbias.models import LanguageModel
-    from promptbias.prompt_format import PromptTemplate
-    from promptbias.verbalizer import Verbalizer
+    from promptbias.lm.model import LanguageModel
+    from promptbias.lm.prompt_format import PromptTemplate
+    from promptbias.lm.verbalizer import Verbalizer
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Probe:
         description: str = "scoring",
     ) -> np.ndarray:
         """``[N, 3]`` class probabilities of ``texts`` under this probe (adjusted, where the probe adjusts)."""
-        from promptbias.scoring import score_texts
+        from promptbias.lm.scoring import score_texts
 
         probabilities = score_texts(
             lm,

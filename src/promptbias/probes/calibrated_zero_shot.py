@@ -45,7 +45,7 @@ class CalibratedZeroShot(ProbeKind):
 
     @classmethod
     def build(cls, config: CalibratedZeroShotConfig, context: BuildContext) -> Probe:
-        from promptbias.prompt_format import PromptTemplate
+        from promptbias.lm.prompt_format import PromptTemplate
 
         template = PromptTemplate.parse(config.resolved_template)
         prior = (

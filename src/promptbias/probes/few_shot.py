@@ -48,7 +48,7 @@ def few_shot_probe(
     name: str, template: str, train: pd.DataFrame, shots: int, seed: int, label_words: tuple[str, ...]
 ) -> Probe:
     """The query template preceded by ``shots`` demonstrations, each ending with its label word."""
-    from promptbias.prompt_format import PromptTemplate
+    from promptbias.lm.prompt_format import PromptTemplate
 
     query = PromptTemplate.parse(template)
     demonstrations = draw_demonstrations(train, shots, seed)

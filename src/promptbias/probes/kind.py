@@ -14,20 +14,24 @@ from pydantic import BaseModel, ConfigDict, field_validator
 if TYPE_CHECKING:
     import pandas as pd
 
-    from promptbias.models import LanguageModel
+    from promptbias.lm.model import LanguageModel
+    from promptbias.lm.verbalizer import Verbalizer
     from promptbias.probes import Probe
-    from promptbias.verbalizer import Verbalizer
 
 # The reference's hand-written question after the sentence: the default of the hand-written probes
 REFERENCE_TEMPLATE = (
     "Text: {text}\nQuestion: Is the sentiment of the text negative, neutral, or positive?\nAnswer:"
 )
+# The soft prompt's default: its vectors carry the task, so the text after the sentence is a bare cue. Here,
+# not in ``soft_prompt``, because the tuning loop reads it too (for an adapter saved without its template).
+SOFT_PROMPT_TEMPLATE = "{text}\nSentiment:"
 
 
 class ProbeConfig(BaseModel):
     """The settings every probe has; each kind's config adds its own (and only those are allowed)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    kind_class: ClassVar[type[ProbeKind]]
 
     kind: str
     name: str | None = None
@@ -49,9 +53,8 @@ class ProbeConfig(BaseModel):
 
     @property
     def probe_kind(self) -> type[ProbeKind]:
-        from promptbias.probes.registry import probe_kind
-
-        return probe_kind(self.kind)
+        """The kind this config belongs to (set when the kind is defined, see ``ProbeKind``)."""
+        return self.kind_class
 
     @field_validator("template")
     @classmethod
@@ -85,6 +88,11 @@ class ProbeKind:
         False  # tuned on the training set: the reference the other probes are compared with
     )
     default_template: ClassVar[str] = REFERENCE_TEMPLATE
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A kind's config class learns its kind here, so that a config never looks itself up."""
+        super().__init_subclass__(**kwargs)
+        cls.config.kind_class = cls
 
     @classmethod
     def prefix_tokens(cls, config: ProbeConfig) -> int:

@@ -31,11 +31,6 @@ ProbeEntry = Annotated[
 ]
 
 
-def probe_kind(name: str) -> type[ProbeKind]:
-    """The registered kind called ``name``."""
-    return KINDS[name]
-
-
 def parse_probe(fields: dict[str, Any]) -> ProbeConfig:
     """A probe's settings (with ``kind``) as its kind's config; pydantic's ValidationError when wrong."""
     return TypeAdapter(ProbeEntry).validate_python(fields)

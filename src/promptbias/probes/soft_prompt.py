@@ -14,9 +14,8 @@ from typing import Literal
 from pydantic import Field
 
 from promptbias.probes import Probe
-from promptbias.probes.kind import BuildContext, ProbeConfig, ProbeKind
+from promptbias.probes.kind import SOFT_PROMPT_TEMPLATE, BuildContext, ProbeConfig, ProbeKind
 
-DEFAULT_TEMPLATE = "{text}\nSentiment:"
 DEFAULT_INIT_TEXT = "Classify the sentiment of the text as negative, neutral or positive."
 PROMPT_DIR = "prompt"
 # made with an earlier prompt, if any: removed when the prompt is tuned again
@@ -45,7 +44,7 @@ class SoftPrompt(ProbeKind):
     splits = ("train", "validation", "test")  # tuning selects the prompt on the dev split
     seeded = True
     tuned = True
-    default_template = DEFAULT_TEMPLATE
+    default_template = SOFT_PROMPT_TEMPLATE
 
     @classmethod
     def prefix_tokens(cls, config: SoftPromptConfig) -> int:
@@ -61,8 +60,8 @@ class SoftPrompt(ProbeKind):
     def build(cls, config: SoftPromptConfig, context: BuildContext) -> Probe:
         """Tuned now (resuming from the last checkpoint), or loaded from the unit's complete ``prompt/``."""
         from promptbias import store
+        from promptbias.lm.prompt_format import PromptTemplate
         from promptbias.probes.tuning import load_soft_prompt, save_soft_prompt, tune_soft_prompt
-        from promptbias.prompt_format import PromptTemplate
 
         folder = context.folder
         prompt_dir = folder / PROMPT_DIR

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,17 +27,19 @@ from transformers import get_linear_schedule_with_warmup
 
 from promptbias import store
 from promptbias.errors import InputError
-from promptbias.models import LanguageModel
-from promptbias.probes.soft_prompt import DEFAULT_TEMPLATE, SoftPromptConfig
-from promptbias.prompt_format import PromptTemplate, prefix_ids
-from promptbias.scoring import build_prefix, class_scores, encode_texts, score_texts
-from promptbias.verbalizer import Verbalizer
+from promptbias.lm.model import LanguageModel
+from promptbias.lm.prompt_format import PromptTemplate, prefix_ids
+from promptbias.lm.scoring import build_prefix, class_scores, encode_texts, score_texts
+from promptbias.lm.verbalizer import Verbalizer
+from promptbias.probes.kind import SOFT_PROMPT_TEMPLATE
+
+if TYPE_CHECKING:
+    from promptbias.probes.soft_prompt import SoftPromptConfig
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 PICKLED_WEIGHTS = "adapter_model.bin"
 PROBE_FILE = "probe.json"
 MAX_GRAD_NORM = 1.0
-TuningSettings = SoftPromptConfig  # the hyperparameters of a tuning run are the soft prompt's settings
 
 
 @dataclass
@@ -286,6 +288,6 @@ def load_soft_prompt(folder: Path, *, allow_pickle: bool = False) -> SavedPrompt
         raise InputError(probe_file, "not a readable JSON file") from None
     if not isinstance(described, dict):
         raise InputError(probe_file, "expected a JSON object")
-    template = PromptTemplate.parse(described.get("template", DEFAULT_TEMPLATE))
+    template = PromptTemplate.parse(described.get("template", SOFT_PROMPT_TEMPLATE))
     words = tuple(described.get("label_words", (" negative", " neutral", " positive")))
     return SavedPrompt(embeddings.float(), template, words)

@@ -13,7 +13,7 @@ class ZeroShotConfig(ProbeConfig):
 
 
 def zero_shot_probe(name: str, template: str) -> Probe:
-    from promptbias.prompt_format import PromptTemplate
+    from promptbias.lm.prompt_format import PromptTemplate
 
     return Probe(name, "zero_shot", PromptTemplate.parse(template))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from promptbias.errors import InputError
 from promptbias.report import figures as draw
 from promptbias.report import views
-from promptbias.report.data import Study, load_study
 from promptbias.report.page import render_page
+from promptbias.report.results import StudyResults, load_results
 from promptbias.store import atomic_dir, remove_interrupted, write_text
 
 FIGURES = "figures"
@@ -22,7 +22,7 @@ INDEX = "index.html"
 def build_report(input: Path, out: Path) -> Path:
     """Write ``out/index.html`` and ``out/figures/`` for the study in ``input``; return the page's path."""
     source, out = Path(input).resolve(), Path(out).resolve()
-    study = load_study(source)
+    study = load_results(source)
     check_out(out, source)
     remove_interrupted(out)
     with atomic_dir(out) as folder:
@@ -32,7 +32,7 @@ def build_report(input: Path, out: Path) -> Path:
     return out / INDEX
 
 
-def draw_figures(study: Study, folder: Path) -> list[Path]:
+def draw_figures(study: StudyResults, folder: Path) -> list[Path]:
     """Every figure of the report (PNG and SVG), in the order the page lists them."""
     models = views.model_order(study)
     scope = "test accuracy" if (study.runs["scope"] == "test").all() else "suite accuracy"

@@ -20,12 +20,12 @@ import jinja2
 
 from promptbias import __version__
 from promptbias.report import views
-from promptbias.report.data import Study
+from promptbias.report.results import StudyResults
 
 MINUS = "\u2212"
 
 
-def render_page(study: Study, figures: list[Path], figures_dir: str, command: str) -> str:
+def render_page(study: StudyResults, figures: list[Path], figures_dir: str, command: str) -> str:
     """The page's HTML for ``study``; ``figures`` are the files in ``figures_dir`` (relative to the page)."""
     models = views.model_order(study)
     script = _asset("report.js")

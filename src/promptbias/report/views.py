@@ -1,4 +1,4 @@
-"""What each section of the page shows, as plain frames and dicts built from a :class:`Study`.
+"""What each section of the page shows, as plain frames and dicts built from a :class:`StudyResults`.
 
 Nothing here formats HTML: the page template escapes and formats; these functions only choose and order.
 """
@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from promptbias.labels import LABELS
-from promptbias.metrics.comparison import compare_probes
+from promptbias.metrics.probe_comparison import compare_probes
 from promptbias.probes.registry import KINDS
-from promptbias.report.data import Study
+from promptbias.report.results import StudyResults
 from promptbias.schema import RUN_KEY
 
 # A probe within CHANCE_MARGIN of the majority-class rate is "barely better than chance"; a class predicted
@@ -32,7 +32,7 @@ MARKEDNESS_NOTE = (
 )
 
 
-def model_order(study: Study) -> list[str]:
+def model_order(study: StudyResults) -> list[str]:
     """Models by size (unknown sizes last), then by name: the order of colours and columns everywhere."""
     models = sorted(set(study.gaps["model"]) | set(study.runs["model"]))
     sizes = study.runs.groupby("model")["num_params"].first().map(params_count).to_dict()
@@ -77,7 +77,7 @@ def metric_label(metric: str) -> str:
     return metric.replace("_", " ")
 
 
-def overview(study: Study, models: list[str]) -> dict[str, Any]:
+def overview(study: StudyResults, models: list[str]) -> dict[str, Any]:
     """The study at a glance: models with sizes, training sets, probes, seeds and runs."""
     runs = study.runs
     sizes = runs.groupby("model")["num_params"].first().to_dict()
@@ -98,7 +98,7 @@ def overview(study: Study, models: list[str]) -> dict[str, Any]:
     }
 
 
-def run_rows(study: Study, models: list[str]) -> list[dict[str, Any]]:
+def run_rows(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
     """Accuracy and macro-F1 per run, models in ``models`` order."""
     rows = [
         {
@@ -115,7 +115,7 @@ def run_rows(study: Study, models: list[str]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (rank[r["model"]], r["dataset"], r["probe"], _natural(r["run_id"])))
 
 
-def warnings(study: Study) -> list[str]:
+def warnings(study: StudyResults) -> list[str]:
     """Probes barely better than chance and classes almost never predicted (on the test split and on the
     suite), as sentences for people."""
     messages = []
@@ -135,7 +135,7 @@ def warnings(study: Study) -> list[str]:
     return list(dict.fromkeys(messages))
 
 
-def stage_warnings(study: Study) -> list[str]:
+def stage_warnings(study: StudyResults) -> list[str]:
     """The metrics stage's own warnings (small denominators, 0/0 rates, degenerate runs)."""
     return list(dict.fromkeys(_text(item) for item in study.summary.get("warnings") or []))
 
@@ -156,7 +156,7 @@ def _rare_class_warnings(runs: pd.DataFrame, where: str) -> list[str]:
     return messages
 
 
-def chart_data(study: Study, models: list[str]) -> dict[str, Any]:
+def chart_data(study: StudyResults, models: list[str]) -> dict[str, Any]:
     """The data of the per-attribute charts: per attribute, per (dataset, probe), per model, per metric."""
     gaps = study.gaps
     sizes = group_sizes(study.group_metrics)
@@ -217,7 +217,7 @@ def group_sizes(group_metrics: pd.DataFrame) -> dict[tuple[str, str], int]:
     return {key: int(value) for key, value in sizes.items() if not math.isnan(value)}
 
 
-def top_gaps(study: Study, models: list[str], limit: int = 100, fallback: int = 20) -> dict[str, Any]:
+def top_gaps(study: StudyResults, models: list[str], limit: int = 100, fallback: int = 20) -> dict[str, Any]:
     """The largest significant gaps by absolute size (at most ``limit``) and how many are significant; when
     none is, the ``fallback`` largest gaps regardless of significance."""
     gaps = study.gaps.assign(_size=study.gaps["gap_mean"].abs())
@@ -254,7 +254,7 @@ def markedness_note(row: pd.Series) -> str:
     return ""
 
 
-def verdicts(study: Study, models: list[str]) -> list[dict[str, Any]]:
+def verdicts(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
     """Per model, training set, probe and attribute: significant gaps, the largest gap, the gap the design
     would detect with 80% power (median over the attribute's gap rows, and the largest), and the wording
     baseline beside them (the size of gaps between two halves of one group's terms)."""
@@ -293,7 +293,7 @@ def verdicts(study: Study, models: list[str]) -> list[dict[str, Any]]:
 
 
 def flip_evidence(
-    study: Study, n_groups: int = 6, n_templates: int = 2, max_rows: int = 40
+    study: StudyResults, n_groups: int = 6, n_templates: int = 2, max_rows: int = 40
 ) -> list[dict[str, Any]]:
     """The groups with the highest mean flip rate, each with a few templates: one sentence per group and
     the prediction it got (from one run, the first that has examples for that group)."""
@@ -365,7 +365,7 @@ def _focus_first(rows: pd.DataFrame, group: str, max_rows: int) -> pd.DataFrame:
     return kept.sort_values("group", kind="stable").drop(columns="_rank")
 
 
-def probe_comparison(study: Study, limit: int = 15) -> dict[str, Any] | None:
+def probe_comparison(study: StudyResults, limit: int = 15) -> dict[str, Any] | None:
     """Accuracy per probe and how far the gaps move against the reference probe; None with a single probe."""
     table = study.probe_comparison
     if table is None:
@@ -408,7 +408,7 @@ def probe_comparison(study: Study, limit: int = 15) -> dict[str, Any] | None:
     }
 
 
-def derive_probe_comparison(study: Study) -> pd.DataFrame | None:
+def derive_probe_comparison(study: StudyResults) -> pd.DataFrame | None:
     """The probe comparison from the gaps when the results folder has none: every probe against the tuned
     one (a probe whose kind the registry marks tuned: the soft prompt), else against the first probe by name."""
     probes = sorted(set(study.gaps["probe"]))
@@ -425,7 +425,7 @@ def derive_probe_comparison(study: Study) -> pd.DataFrame | None:
     return compare_probes(gaps, accuracy, reference)
 
 
-def model_comparison(study: Study, models: list[str]) -> list[dict[str, Any]]:
+def model_comparison(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
     """Per training set and probe with two or more models: per attribute, each model's flagged gaps and mean
     |gap| (with its noise-corrected interval), and whether the paired test finds the models' gaps different;
     each model's accuracy beside it. Empty for one model."""
@@ -493,7 +493,7 @@ def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
     return runs.groupby(list(CONFIG_KEYS))["accuracy"].mean().to_dict()
 
 
-def method(study: Study) -> dict[str, str]:
+def method(study: StudyResults) -> dict[str, str]:
     """The test, the interval method and the multiple-testing correction, as the metrics stage recorded them."""
     summary = study.summary
     found = {}

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from promptbias.config import Study
-from promptbias.data.suite import load_suite, sample_templates
-from promptbias.resources import WorkerSettings, cluster_columns, cluster_footer, model_size_b
-from promptbias.unit import Unit, is_done
+from promptbias.study.config import Study
+from promptbias.study.resources import WorkerSettings, cluster_columns, cluster_footer, model_size_b
+from promptbias.study.unit import Unit, is_done
+from promptbias.suites.loading import load_suite, sample_templates
 
 # The CPU time of a 135M-parameter model (SmolLM2, bf16) on a machine whose bf16 2048x2048 matrix product runs
 # at REFERENCE_MATMUL_TFLOPS, measured with the quickstart: sentences scored and trained on per second, loading

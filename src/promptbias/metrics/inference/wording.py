@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics import permutation, uncertainty
+from promptbias.metrics.inference import permutation, uncertainty
 from promptbias.schema import RUN_KEY
 
 WORDING_COLUMNS = (

@@ -15,14 +15,14 @@ from typing import Any
 
 import pandas as pd
 
-from promptbias.config import DatasetEntry, ModelEntry, Study
 from promptbias.data.training import subsample
 from promptbias.errors import InputError
+from promptbias.lm.model import check_custom_code, load_tokenizer, locate_model
+from promptbias.lm.verbalizer import build_verbalizer
 from promptbias.metrics.loading import read_groups_file, resolve_groups
-from promptbias.models import check_custom_code, load_tokenizer, locate_model
 from promptbias.probes.kind import ProbeConfig
-from promptbias.unit import DEV_SEED, SAMPLE_SIZES, SplitLoader, Unit, split_loader
-from promptbias.verbalizer import build_verbalizer
+from promptbias.study.config import DatasetEntry, ModelEntry, Study
+from promptbias.study.unit import DEV_SEED, SAMPLE_SIZES, SplitLoader, Unit, split_loader
 
 TUNE_FILE = "tune.json"
 

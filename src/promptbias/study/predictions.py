@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from promptbias import store
-from promptbias.batching import DEFAULT_BATCH_TOKENS
+from promptbias.lm.batching import DEFAULT_BATCH_TOKENS
+from promptbias.lm.verbalizer import Verbalizer
 from promptbias.probes import Probe
 from promptbias.schema import PREDICTION_COLUMNS, PROBABILITY_COLUMNS, REFERENCE_COLUMNS, RUN_COLUMNS
-from promptbias.verbalizer import Verbalizer
 
 if TYPE_CHECKING:
-    from promptbias.models import LanguageModel
+    from promptbias.lm.model import LanguageModel
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from promptbias.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
-from promptbias.config import ModelEntry
+from promptbias.lm.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
 from promptbias.probes.kind import ProbeConfig
+from promptbias.study.config import ModelEntry
 
 KNOWN_SIZES_B = {"smollm2-135m": 0.135}
 GPU_MEMORY_GB = 80.0  # one A100/H100 80 GB; --gpu-memory for other cards

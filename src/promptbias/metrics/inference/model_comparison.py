@@ -10,7 +10,7 @@ The statistic of each (attribute, group, metric) is the difference of the two mo
 of B, each gap computed as in ``gaps.csv``: group rate from counts summed over templates, minus the mean of the
 attribute's groups), averaged over run pairs. Each difference is studentised by its permutation sd, and max-T
 over every difference of one model pair x dataset x probe (all attributes) controls the family-wise error, as
-the per-model verdicts do (``metrics/permutation.py``). A difference whose permutation sd is zero (both models
+the per-model verdicts do (``metrics/inference/permutation.py``). A difference whose permutation sd is zero (both models
 predict every sentence of it alike) gets no p-value.
 
 Paired this way, a difference in overall level between the models (one predicts "positive" more often for
@@ -25,9 +25,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics import uncertainty
 from promptbias.metrics.gaps import gap
-from promptbias.metrics.group import COUNT_COLUMNS, nan_mean, rates
+from promptbias.metrics.inference import uncertainty
+from promptbias.metrics.metric_table import COUNT_COLUMNS, nan_mean, rates
 from promptbias.schema import MODEL_DIFFERENCE_COLUMNS, MODEL_SUMMARY_COLUMNS
 
 ZERO_SD = 1e-9  # a permutation sd below this is rounding noise: the models agree on every swapped cell

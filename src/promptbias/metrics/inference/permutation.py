@@ -26,9 +26,10 @@ import pandas as pd
 import scipy.sparse
 import scipy.stats
 
-from promptbias.metrics import uncertainty
-from promptbias.metrics.gaps import gap, stream
-from promptbias.metrics.group import COUNT_COLUMNS, nan_mean, rates, sentence_counts
+from promptbias.metrics.gaps import gap
+from promptbias.metrics.inference import uncertainty
+from promptbias.metrics.inference.streams import random_stream
+from promptbias.metrics.metric_table import COUNT_COLUMNS, nan_mean, rates, sentence_counts
 from promptbias.schema import GAP_KEY
 
 DEFAULT_PERMUTATIONS = 1000
@@ -129,7 +130,7 @@ def block_null(
     block: Block, metrics: tuple[str, ...], n_permutations: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed mean gaps (groups x metrics) and their permutation null (permutations x groups x metrics)."""
-    rng = np.random.default_rng(stream(seed, block.key))
+    rng = np.random.default_rng(random_stream(seed, block.key))
     observed = mean_gaps(block, block.labels[None, :], metrics)[0]
     null = [mean_gaps(block, labels, metrics) for labels in permuted_labels(block, n_permutations, rng)]
     return observed, np.concatenate(null)

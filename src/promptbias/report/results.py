@@ -57,7 +57,7 @@ SHARE_COLUMNS = tuple(f"{label}_pred_share" for label in LABELS)
 
 
 @dataclass(frozen=True)
-class Study:
+class StudyResults:
     """Everything the page and the figures need, as frames and plain values."""
 
     source: Path
@@ -77,7 +77,7 @@ class Study:
     command: str | None
 
 
-def load_study(source: Path) -> Study:
+def load_results(source: Path) -> StudyResults:
     """Read a results folder or a metrics folder; InputError when ``source`` is neither."""
     source = Path(source)
     if not source.is_dir():
@@ -95,7 +95,7 @@ def _is_metrics_folder(folder: Path) -> bool:
     return (folder / "gaps.csv").is_file() and (folder / "group_metrics.csv").is_file()
 
 
-def _load(source: Path, metrics: Path, kind: str) -> Study:
+def _load(source: Path, metrics: Path, kind: str) -> StudyResults:
     group_metrics = read_csv(metrics / "group_metrics.csv", GROUP_METRICS_NEEDED)
     gaps = read_csv(metrics / "gaps.csv", GAPS_NEEDED)
     gaps["significant"] = gaps["significant"].map(_truthy)
@@ -111,7 +111,7 @@ def _load(source: Path, metrics: Path, kind: str) -> Study:
     summary = read_json(metrics / "summary.json") or {}
     units = read_units(source / "units") if kind == "results" else None
     suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_NEEDED), group_metrics)
-    return Study(
+    return StudyResults(
         source=source,
         group_metrics=group_metrics,
         gaps=gaps,

@@ -14,10 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from promptbias.batching import DEFAULT_BATCH_TOKENS
 from promptbias.data.files import read_text
 from promptbias.errors import InputError
-from promptbias.metrics.uncertainty import (
+from promptbias.lm.batching import DEFAULT_BATCH_TOKENS
+from promptbias.lm.verbalizer import LABEL_WORDS
+from promptbias.metrics.inference.uncertainty import (
     CORRECTIONS,
     DEFAULT_METHOD,
     INTERVAL_METHODS,
@@ -28,7 +29,6 @@ from promptbias.metrics.uncertainty import (
 from promptbias.probes.registry import KINDS, ProbeEntry
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.suites.spec import line_of
-from promptbias.verbalizer import LABEL_WORDS
 
 BUILTIN_PREFIX = "builtin:"
 

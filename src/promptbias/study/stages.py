@@ -5,19 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from promptbias import store
-from promptbias.batching import DEFAULT_BATCH_TOKENS
-from promptbias.config import DatasetEntry, ModelEntry
-from promptbias.data.suite import load_suite, sample_templates
 from promptbias.errors import InputError
-from promptbias.models import load_model
-from promptbias.predictions import REFERENCE_COLUMNS, RunInfo, predict_suite
-from promptbias.preflight import TUNE_FILE, check_tune, tune_settings
+from promptbias.lm.batching import DEFAULT_BATCH_TOKENS
+from promptbias.lm.model import load_model
+from promptbias.lm.verbalizer import LABEL_WORDS, build_verbalizer
 from promptbias.probes import Probe
 from promptbias.probes.soft_prompt import PROMPT_DIR, SoftPromptConfig
 from promptbias.probes.tuning import load_soft_prompt
 from promptbias.probes.zero_shot import zero_shot_probe
-from promptbias.unit import Unit, open_folder, run_stages, split_loader
-from promptbias.verbalizer import LABEL_WORDS, build_verbalizer
+from promptbias.study.config import DatasetEntry, ModelEntry
+from promptbias.study.predictions import REFERENCE_COLUMNS, RunInfo, predict_suite
+from promptbias.study.preflight import TUNE_FILE, check_tune, tune_settings
+from promptbias.study.unit import Unit, open_folder, run_stages, split_loader
+from promptbias.suites.loading import load_suite, sample_templates
 
 
 def tune_stage(

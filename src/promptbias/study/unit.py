@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from promptbias import store
-from promptbias.config import DatasetEntry, ModelEntry, Study
 from promptbias.data.training import load_split, subsample
+from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.evaluation import classification_summary
-from promptbias.predictions import RunInfo, predict_suite, write_predictions
 from promptbias.probes import Probe
 from promptbias.probes.kind import BuildContext, ProbeConfig
 from promptbias.probes.soft_prompt import PROMPT_DIR
-from promptbias.verbalizer import Verbalizer
+from promptbias.study.config import DatasetEntry, ModelEntry, Study
+from promptbias.study.predictions import RunInfo, predict_suite, write_predictions
 
 if TYPE_CHECKING:
-    from promptbias.models import LanguageModel
+    from promptbias.lm.model import LanguageModel
 
 SplitLoader = Callable[[DatasetEntry, str], pd.DataFrame]
 DEV_SEED = 0  # dev and test subsets are the same for every seed, so runs are compared on the same sentences

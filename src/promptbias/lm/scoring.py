@@ -22,11 +22,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
-from promptbias.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
 from promptbias.errors import InputError
-from promptbias.models import LanguageModel
-from promptbias.prompt_format import PromptTemplate, fit_rows, prefix_ids, sentence_rows, tokens_after
-from promptbias.verbalizer import Verbalizer
+from promptbias.lm.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
+from promptbias.lm.model import LanguageModel
+from promptbias.lm.prompt_format import PromptTemplate, fit_rows, prefix_ids, sentence_rows, tokens_after
+from promptbias.lm.verbalizer import Verbalizer
 
 
 @dataclass

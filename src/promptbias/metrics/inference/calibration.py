@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.gaps import stream
-from promptbias.metrics.permutation import BLOCK_KEY, sentence_slots
+from promptbias.metrics.inference.permutation import BLOCK_KEY, sentence_slots
+from promptbias.metrics.inference.streams import random_stream
 
 CALIBRATION_STREAM = "calibration"
 
@@ -42,7 +42,7 @@ def calibrate(
 ) -> dict[str, Any]:
     """Run ``test`` (predictions -> gaps table) on ``n_copies`` permuted copies; the share of copies with any
     significant gap, overall and per (model, dataset, probe), and the mean number of false flags."""
-    rng = np.random.default_rng(stream(seed, (CALIBRATION_STREAM,)))
+    rng = np.random.default_rng(random_stream(seed, (CALIBRATION_STREAM,)))
     any_flag, flags, per_family = [], [], []
     for _ in range(n_copies):
         table = test(permuted_copy(predictions, rng))

@@ -1,7 +1,7 @@
 """Uncertainty across runs: 95% intervals and p-values for "mean = 0", and corrections for many tests.
 
 Methods (``--ci``), for n values with mean m and sample standard deviation s (ddof = 1), se = s / sqrt(n):
-- ``permutation`` (the default): the permutation test of ``metrics/permutation.py`` (group labels permuted
+- ``permutation`` (the default): the permutation test of ``metrics/inference/permutation.py`` (group labels permuted
   within templates, max-T over a model x training set x probe); its interval is the two-level bootstrap;
 - ``z``: m +- 1.96 se and a normal p-value (the reference notebooks' interval, reproduced exactly);
 - ``t``: m +- t(0.975, n - 1) se and Student's t p-value with n - 1 degrees of freedom;
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from promptbias.metrics.group import ratio
+from promptbias.metrics.metric_table import ratio
 
 PERMUTATION = "permutation"
 INTERVAL_METHODS = (PERMUTATION, "t", "z", "bootstrap", "multibootstrap")
@@ -99,7 +99,7 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 def adjust_p_values(p_values: np.ndarray, method: str) -> np.ndarray:
     """Adjusted p-values over all non-NaN entries together (``holm``, ``bh`` or ``none``); NaN stays NaN.
 
-    ``maxt`` is not computed here: it needs the permutation null (``metrics/permutation.py``)."""
+    ``maxt`` is not computed here: it needs the permutation null (``metrics/inference/permutation.py``)."""
     p_values = np.asarray(p_values, dtype=float)
     present = ~np.isnan(p_values)
     adjusted = np.full(p_values.shape, np.nan)

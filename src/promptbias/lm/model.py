@@ -16,8 +16,8 @@ from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
-from promptbias.embedded import EMBEDDED, embedded_file
 from promptbias.errors import InputError
+from promptbias.lm.embedded import EMBEDDED, embedded_file
 
 DEFAULT_MODEL = "smollm2-135m"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

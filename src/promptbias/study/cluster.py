@@ -18,11 +18,11 @@ import pandas as pd
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
-from promptbias.config import ModelEntry, Study
 from promptbias.data.location import data_dir
-from promptbias.resources import WorkerSettings, model_gpus
-from promptbias.runner import UnitOutcome, load_for_units, run_model_units
-from promptbias.unit import Unit
+from promptbias.study.config import ModelEntry, Study
+from promptbias.study.resources import WorkerSettings, model_gpus
+from promptbias.study.runner import UnitOutcome, load_for_units, run_model_units
+from promptbias.study.unit import Unit
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 
 from promptbias import store
-from promptbias.config import ModelEntry, Study
-from promptbias.machine import environment, matmul_flops_per_second
-from promptbias.metrics.comparison import compare_probes, largest_changes
+from promptbias.lm.machine import environment, matmul_flops_per_second
+from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
-from promptbias.plan import estimate_text, pending_units, plan_units, resolve_suite
-from promptbias.preflight import check_study
-from promptbias.unit import SplitLoader, Unit, is_done, run_unit, split_loader
-from promptbias.verbalizer import Verbalizer
+from promptbias.metrics.probe_comparison import compare_probes, largest_changes
+from promptbias.study.config import ModelEntry, Study
+from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
+from promptbias.study.preflight import check_study
+from promptbias.study.unit import SplitLoader, Unit, is_done, run_unit, split_loader
 
 if TYPE_CHECKING:
-    from promptbias.models import LanguageModel
+    from promptbias.lm.model import LanguageModel
 
 
 @dataclass
@@ -44,8 +44,8 @@ class LoadedModel:
 
 def load_for_units(study: Study, model: ModelEntry) -> LoadedModel:
     """Load ``model`` once for the units of ``study`` that use it."""
-    from promptbias.models import load_model
-    from promptbias.verbalizer import build_verbalizer
+    from promptbias.lm.model import load_model
+    from promptbias.lm.verbalizer import build_verbalizer
 
     lm = load_model(
         model.name,

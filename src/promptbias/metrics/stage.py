@@ -8,10 +8,10 @@ from pathlib import Path
 
 from promptbias import store
 from promptbias.errors import InputError, collected_input_warnings
-from promptbias.metrics import uncertainty
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
+from promptbias.metrics.inference import uncertainty
+from promptbias.metrics.inference.permutation import DEFAULT_PERMUTATIONS
 from promptbias.metrics.loading import incomplete_units, load_predictions, read_groups_file, resolve_groups
-from promptbias.metrics.permutation import DEFAULT_PERMUTATIONS
 
 SUMMARY_FILE = "summary.json"
 OUTPUT_KIND = "promptbias-metrics"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from promptbias.errors import InputError
-from promptbias.prompt_format import tokens_after
+from promptbias.lm.prompt_format import tokens_after
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
