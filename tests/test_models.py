@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from promptbias.errors import InputError
-from promptbias.lm.model import cpu_has_fast_bf16, resolve_source, select_device, select_dtype
+from promptbias.lm.machine import cpu_has_fast_bf16
+from promptbias.lm.model import resolve_source, select_device, select_dtype
 
 AMX_CPU = "flags : fpu vme avx512f avx512bw amx_bf16 amx_tile amx_int8"
 AVX512_BF16_CPU = "flags : fpu vme avx512f avx512_bf16"

@@ -83,7 +83,7 @@ def run(
     """Run (or resume) a study: tune, evaluate and probe every unit, then metrics and the report.
 
     The dry run estimates at the reference machine's bf16 matmul rate (it loads no model and no torch); a run
-    prints an estimate at the rate it measures before it starts, and at the end its wall time with the bf16 matmul rate measured
+    prints an estimate at the rate it measures before it starts, and at the end its wall time with the matmul rate measured
     then (machines of one kind differ 2.5x in speed, so a time means little without it)."""
     import time
 
@@ -98,7 +98,7 @@ def run(
         cluster = worker if executor == ExecutorName.ray else None
         typer.echo(plan_text(study, cluster))
         return
-    from promptbias.lm.machine import matmul_flops_per_second
+    from promptbias.lm.machine import cpu_dtype, dtype_name, matmul_flops_per_second
     from promptbias.study.runner import IncompleteStudy, run_study, run_units
 
     command = "promptbias " + " ".join(sys.argv[1:])
@@ -109,13 +109,17 @@ def run(
         typer.echo(incomplete.summary)
         raise typer.Exit(1) from None
     typer.echo(summary)
-    typer.echo(wall_time_line(time.perf_counter() - started, matmul_flops_per_second()))
+    rate = matmul_flops_per_second()
+    typer.echo(wall_time_line(time.perf_counter() - started, rate, dtype_name(cpu_dtype())))
 
 
-def wall_time_line(seconds: float, matmul_flops: float) -> str:
-    """The last line of ``run``: how long it took, at which measured bf16 matmul rate."""
+def wall_time_line(seconds: float, matmul_flops: float, dtype: str) -> str:
+    """The last line of ``run``: how long it took, at which matmul rate measured in the models' ``dtype``."""
     minutes, rest = divmod(round(seconds), 60)
-    return f"\nWall time: {minutes} min {rest:02d} s; this CPU's bf16 matmul rate now: {matmul_flops / 1e12:.2f} TFLOP/s"
+    return (
+        f"\nWall time: {minutes} min {rest:02d} s; this CPU's {dtype} matmul rate now: "
+        f"{matmul_flops / 1e12:.2f} TFLOP/s"
+    )
 
 
 def ray_executor(address: str | None, retries: int, worker: WorkerSettings) -> Executor:

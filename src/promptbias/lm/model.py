@@ -18,6 +18,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
 from promptbias.errors import InputError
 from promptbias.lm.embedded import EMBEDDED, embedded_file
+from promptbias.lm.machine import cpu_has_fast_bf16
 
 DEFAULT_MODEL = "smollm2-135m"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -164,17 +165,6 @@ def load_tokenizer(spec: str, *, trust_remote_code: bool = False) -> PreTrainedT
         return AutoTokenizer.from_pretrained(source.location, **_loading_options(source, trust_remote_code))
     except (OSError, ValueError) as error:
         raise InputError(spec, f"cannot load the tokenizer: {_first_line(error)}") from None
-
-
-def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether the CPU multiplies bf16 matrices natively (AMX or AVX512-BF16): there bf16 is several times fp32."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags = set(cpuinfo.split())
-    return bool({"amx_bf16", "avx512_bf16"} & flags)
 
 
 def select_device(requested: str = "auto", cuda_available: bool | None = None) -> torch.device:

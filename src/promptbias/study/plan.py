@@ -71,13 +71,16 @@ def _size_scale(size_b: float) -> float:
 
 
 def slowdown_at(matmul_flops: float | None) -> float:
-    """How many times slower than the reference machine a machine with this bf16 matmul rate is."""
+    """How many times slower than the reference machine a machine is whose matmul rate, in the dtype its
+    models run in, is ``matmul_flops`` (the reference ran bf16 natively)."""
     return 1.0 if matmul_flops is None else REFERENCE_MATMUL_TFLOPS * 1e12 / matmul_flops
 
 
-def estimate_text(study: Study, units: Sequence[Unit], suite_size: int, matmul_flops: float) -> str:
+def estimate_text(
+    study: Study, units: Sequence[Unit], suite_size: int, matmul_flops: float, dtype: str = "bf16"
+) -> str:
     """The line ``run`` prints before it starts: the CPU time of ``units`` (loading each model once, then the
-    metrics and report) at the measured matmul rate."""
+    metrics and report) at the matmul rate measured in ``dtype``, the one the models run in."""
     slowdown = slowdown_at(matmul_flops)
     known = [
         (unit, estimate_unit(unit, suite_size, *_split_sizes(unit), slowdown=slowdown).minutes_on_cpu)
@@ -93,7 +96,7 @@ def estimate_text(study: Study, units: Sequence[Unit], suite_size: int, matmul_f
     tail = f" ({unknown} unit(s) of unknown model size not counted)" if unknown else ""
     return (
         f"Estimate: about {minutes:.1f} min on this CPU for {len(units)} unit(s){tail}, "
-        f"bf16 matmul measured at {matmul_flops / 1e12:.2f} TFLOP/s (GPUs are 20-100x faster)"
+        f"{dtype} matmul measured at {matmul_flops / 1e12:.2f} TFLOP/s (GPUs are 20-100x faster)"
     )
 
 

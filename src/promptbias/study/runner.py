@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 
 from promptbias import store
-from promptbias.lm.machine import environment, matmul_flops_per_second
+from promptbias.lm.machine import cpu_dtype, dtype_name, environment, matmul_flops_per_second
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.metrics.probe_comparison import compare_probes, largest_changes
@@ -266,7 +266,9 @@ def run_study(
     check_study(study, suite, pending)  # bad input: one InputError, nothing written
     if progress and pending:
         print(
-            estimate_text(study, pending, len(suite), matmul_flops_per_second()), file=sys.stderr, flush=True
+            estimate_text(study, pending, len(suite), matmul_flops_per_second(), dtype_name(cpu_dtype())),
+            file=sys.stderr,
+            flush=True,
         )
     write_study_files(study, command)
     outcomes = executor(study, group_by_model(pending), suite, progress)
