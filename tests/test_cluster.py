@@ -23,6 +23,7 @@ from promptbias.study.cluster import RaySettings, run_ray
 from promptbias.study.config import load_study
 from promptbias.study.plan import pending_units, plan_units, resolve_suite
 from promptbias.study.runner import IncompleteStudy, group_by_model, run_study, run_units
+from random_model import RANDOM_MODEL
 
 PAPER = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
 
@@ -42,11 +43,13 @@ def write_study(folder: Path, models: list[Path], probes: list[dict] | None = No
                 "max_steps": 16,
                 "batch_size": 8,
                 "eval_every": 4,
+                **RANDOM_MODEL,
             },
             {"kind": "few_shot", "template": "Review: {text}\nSentiment:", "shots": 3},
         ],
         "seeds": [0, 1],
         "suite": {"source": "czarnowska", "templates_per_category": 1},
+        "metrics": {"runs": {"keep_failed": True}},  # a random model's prompts never learn
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "study.yaml"

@@ -28,6 +28,7 @@ from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.study.config import load_study
 from promptbias.study.runner import run_study
 from promptbias.study.stages import predict_stage
+from random_model import RANDOM_MODEL
 
 PROMPTBIAS = str(Path(sys.executable).parent / "promptbias")
 
@@ -69,7 +70,18 @@ TUNE = [
     "--virtual-tokens",
     "4",
 ]
-TUNE += ["--test-size", "600", "--batch-size", "8", "--max-steps", "20", "--eval-every", "5"]
+TUNE += [
+    "--test-size",
+    "600",
+    "--batch-size",
+    "8",
+    "--max-steps",
+    "20",
+    "--eval-every",
+    "5",
+    "--max-restarts",
+    "0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +94,7 @@ def tuned(tiny_models, tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     tune_stage(
         ModelEntry(name=str(tiny_models["llama"]), dtype="float32", device="cpu"),
         DatasetEntry(name="sst5", train_size=48, dev_size=16, test_size=600),
-        SoftPromptConfig(num_virtual_tokens=4, batch_size=8, max_steps=20, eval_every=5),
+        SoftPromptConfig(num_virtual_tokens=4, batch_size=8, max_steps=20, eval_every=5, **RANDOM_MODEL),
         0,
         out,
         progress=False,
@@ -196,11 +208,13 @@ def write_study(folder: Path, model: Path) -> Path:
                 "max_steps": 2,
                 "batch_size": 8,
                 "eval_every": 1,
+                **RANDOM_MODEL,
             },
             {"kind": "zero_shot", "template": "Review: {text}\nSentiment:"},
         ],
         "seeds": [0],
         "suite": {"source": "../suite.tsv"},  # one file for both studies: its path is part of the settings
+        "metrics": {"runs": {"keep_failed": True}},  # a random model's prompts never learn
     }
     folder.mkdir()
     rows = [

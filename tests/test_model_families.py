@@ -15,13 +15,14 @@ from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.schema import PREDICTION_COLUMNS, REFERENCE_COLUMNS
 from promptbias.study.config import DatasetEntry, ModelEntry
 from promptbias.study.stages import predict_stage, tune_stage
+from random_model import RANDOM_MODEL
 
 
 @pytest.mark.parametrize("architecture", ["opt", "galactica", "llama", "gemma3", "gpt2"])
 def test_tune_predict_metrics(tiny_models, tmp_path, architecture):
     model = ModelEntry(name=str(tiny_models[architecture]), dtype="float32", device="cpu")
     dataset = DatasetEntry(name="sst5", train_size=48, dev_size=24, test_size=30)
-    probe = SoftPromptConfig(num_virtual_tokens=4, max_steps=4, batch_size=8, eval_every=2)
+    probe = SoftPromptConfig(num_virtual_tokens=4, max_steps=4, batch_size=8, eval_every=2, **RANDOM_MODEL)
     prompt_dir = tune_stage(model, dataset, probe, seed=0, out=tmp_path / "tuned", progress=False)
 
     log = [json.loads(line) for line in (tmp_path / "tuned" / "train_log.jsonl").read_text().splitlines()]

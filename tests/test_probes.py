@@ -61,7 +61,7 @@ def test_a_field_of_another_kind_is_an_error_naming_the_study_file_and_its_line(
 def test_few_shot_keeps_its_shots_and_the_soft_prompt_its_tuning_defaults() -> None:
     study = load_study(CONFIGS / "paper.yaml")
     soft, zero, few = study.probes
-    assert (soft.learning_rate, soft.num_virtual_tokens, few.shots) == (0.01, 20, 9)
+    assert (soft.learning_rate, soft.num_virtual_tokens, few.shots) == (0.074, 8, 9)
     assert not hasattr(zero, "shots") and not hasattr(few, "learning_rate")
 
 

@@ -17,6 +17,7 @@ from promptbias import store
 from promptbias.study.config import load_study
 from promptbias.study.plan import plan_text, plan_units
 from promptbias.study.runner import run_study
+from random_model import RANDOM_MODEL
 
 
 def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
@@ -32,12 +33,14 @@ def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
                 "max_steps": 4,
                 "batch_size": 8,
                 "eval_every": 2,
+                **RANDOM_MODEL,
             },
             {"kind": "zero_shot", "template": "Review: {text}\nSentiment:"},
             {"kind": "few_shot", "template": "Review: {text}\nSentiment:", "shots": 3},
         ],
         "seeds": [0, 1],
         "suite": {"source": "czarnowska", "templates_per_category": 1},
+        "metrics": {"runs": {"keep_failed": True}},  # a random model's prompts never learn
         **overrides,
     }
     path = folder / "study.yaml"

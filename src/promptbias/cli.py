@@ -156,8 +156,19 @@ def tune(
         typer.Option(help="Start from the embeddings of a task text (text) or of the label words (labels)."),
     ] = TUNING["init"],
     epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = TUNING["epochs"],
-    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = TUNING["learning_rate"],
+    learning_rate: Annotated[
+        float, typer.Option(help="AdamW learning rate, relative to the RMS of the model's input embeddings.")
+    ] = TUNING["learning_rate"],
     batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = TUNING["batch_size"],
+    select_by: Annotated[
+        str, typer.Option(help="The dev score that chooses the kept prompt: accuracy or macro_f1.")
+    ] = TUNING["select_by"],
+    class_weighted: Annotated[
+        bool, typer.Option("--class-weighted", help="Weight the loss so that every class counts the same.")
+    ] = TUNING["class_weighted"],
+    max_restarts: Annotated[
+        int, typer.Option(help="Restarts from derived seeds when the early dev check finds no learning.")
+    ] = TUNING["max_restarts"],
     template: Annotated[str | None, typer.Option(help="Text around the sentence, with {text}.")] = None,
     test_size: Annotated[int | None, typer.Option(help="Evaluate on a sample of the test split.")] = None,
     max_steps: Annotated[
@@ -173,7 +184,10 @@ def tune(
     ] = False,
 ) -> None:
     """Tune a soft prompt alone (a one-unit study without the suite) and save it as a PEFT adapter."""
+    import json
+
     from promptbias.study.config import DatasetEntry, ModelEntry
+    from promptbias.study.preflight import TUNE_FILE
     from promptbias.study.stages import tune_stage
 
     model_entry = _entry(
@@ -204,9 +218,17 @@ def tune(
         eval_every=eval_every,
         learning_rate=learning_rate,
         batch_size=batch_size,
+        select_by=select_by,
+        class_weighted=class_weighted,
+        max_restarts=max_restarts,
     )
     folder = tune_stage(model_entry, dataset_entry, probe_entry, seed, out)
     typer.echo(f"wrote {folder}")
+    tuning = json.loads((out / TUNE_FILE).read_text(encoding="utf-8")).get("tuning") or {}
+    if tuning.get("restarts"):
+        typer.echo(f"restarted {len(tuning['restarts'])} time(s): {tuning['restarts'][0]['reason']}")
+    if tuning.get("failed"):
+        typer.echo(f"promptbias: warning: the prompt did not learn ({tuning['failed']})", err=True)
 
 
 def _entry(entry_type: type[T], options: dict[str, str], **values: object) -> T:
@@ -327,10 +349,26 @@ def metrics(
             "templates, and print the share of copies with any significant gap beside alpha."
         ),
     ] = 0,
+    keep_failed: Annotated[
+        bool,
+        typer.Option(
+            "--keep-failed",
+            help="Let runs whose soft prompt failed to learn into the verdicts (left out by default).",
+        ),
+    ] = False,
+    best_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--best-runs",
+            help="Keep only the best N runs of each model x dataset x probe by dev accuracy (the paper's "
+            "selection); the others are listed as left out.",
+        ),
+    ] = None,
 ) -> None:
     """Fairness metrics: group rates, gaps with tests and intervals, flip rates, generalized metrics."""
     from promptbias.metrics import run_metrics
     from promptbias.metrics.inference.calibration import calibrate_text
+    from promptbias.metrics.run_selection import RunSelection
 
     chosen = {"ci": ci, "n_boot": n_boot, "n_permutations": n_permutations}  # None: the metrics' default
     result = run_metrics(
@@ -340,6 +378,7 @@ def metrics(
         correction=correction,
         seed=seed,
         calibrate=calibrate,
+        runs=_entry(RunSelection, {"best": "--best-runs"}, keep_failed=keep_failed, best=best_runs),
         **{name: value for name, value in chosen.items() if value is not None},
     )
     summary = result.summary
@@ -348,6 +387,8 @@ def metrics(
         f"{summary['n_significant']} significant ({summary['interval']['method']}, "
         f"{summary['correction']} correction)"
     )
+    for run in summary["excluded_runs"]:
+        typer.echo(f"left out: {run['run_id']} ({run['reason']})")
     if summary.get("calibration"):
         typer.echo(calibrate_text(summary["calibration"]))
     shown = 5

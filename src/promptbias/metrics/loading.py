@@ -40,7 +40,7 @@ def load_predictions(inputs: Sequence[str | Path]) -> pd.DataFrame:
         raise InputError(None, "no prediction files given")
     frames: list[pd.DataFrame] = []
     seen: dict[tuple[str, ...], str] = {}
-    for path in _prediction_files(inputs):
+    for path in prediction_files(inputs):
         frame = read_prediction_file(path).assign(source=str(path))
         for key in frame[list(RUN_KEY)].drop_duplicates().itertuples(index=False, name=None):
             if key in seen:
@@ -55,7 +55,7 @@ def load_predictions(inputs: Sequence[str | Path]) -> pd.DataFrame:
     return predictions
 
 
-def _prediction_files(inputs: Sequence[str | Path]) -> list[Path]:
+def prediction_files(inputs: Sequence[str | Path]) -> list[Path]:
     """The prediction files behind ``inputs``: files as given, results folders as their complete units."""
     files: list[Path] = []
     for item in inputs:

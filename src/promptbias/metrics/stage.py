@@ -11,7 +11,14 @@ from promptbias.errors import InputError, collected_input_warnings
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
 from promptbias.metrics.inference import uncertainty
 from promptbias.metrics.inference.permutation import DEFAULT_PERMUTATIONS
-from promptbias.metrics.loading import incomplete_units, load_predictions, read_groups_file, resolve_groups
+from promptbias.metrics.loading import (
+    incomplete_units,
+    load_predictions,
+    prediction_files,
+    read_groups_file,
+    resolve_groups,
+)
+from promptbias.metrics.run_selection import RunSelection, select_runs
 
 SUMMARY_FILE = "summary.json"
 OUTPUT_KIND = "promptbias-metrics"
@@ -66,14 +73,21 @@ def run_metrics(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
     suite: str | Path | None = None,
+    runs: RunSelection | None = None,
 ) -> MetricsResult:
     """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
 
-    Warnings about the inputs (see ``load_predictions``) go into the summary's warnings, first."""
+    ``runs`` says which runs enter (default: all but failed soft prompts, see ``metrics/run_selection.py``);
+    the runs left out are listed in the summary. Warnings about the inputs (see ``load_predictions``) go into
+    the summary's warnings, first."""
     check_options(ci, correction, n_boot, n_permutations, calibrate)
     check_out_dir(out_dir)
+    runs = runs or RunSelection()
+    kept, excluded = select_runs(prediction_files(inputs), runs)
+    if not kept:
+        raise InputError(inputs[0], f"every run is left out ({excluded[0]['reason']}); see --keep-failed")
     with collected_input_warnings() as read_warnings:
-        predictions = load_predictions(inputs)
+        predictions = load_predictions(kept)
     groups = None
     if groups_file is not None:
         groups = read_groups_file(groups_file)
@@ -90,6 +104,8 @@ def run_metrics(
         suite=suite,
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
+    result.summary["run_selection"] = runs.model_dump()
+    result.summary["excluded_runs"] = excluded
     result.summary["warnings"] = [*read_warnings, *incomplete_units(inputs), *result.summary["warnings"]]
     write_metrics(result, out_dir, inputs)
     return result

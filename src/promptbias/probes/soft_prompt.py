@@ -18,12 +18,13 @@ from promptbias.probes.kind import SOFT_PROMPT_TEMPLATE, BuildContext, ProbeConf
 
 DEFAULT_INIT_TEXT = "Classify the sentiment of the text as negative, neutral or positive."
 PROMPT_DIR = "prompt"
+TUNING_FILE = "tuning.json"  # the outcome of tuning: kept step, dev scores, baseline, restarts, failure
 # made with an earlier prompt, if any: removed when the prompt is tuned again
 DERIVED_FILES = ("evaluation.json", "predictions.parquet", "predictions.tsv")
 
 
 class SoftPromptConfig(ProbeConfig):
-    """Hyperparameters of one tuning run."""
+    """Hyperparameters of one tuning run, and the rule that judges whether it learned."""
 
     kind: Literal["soft_prompt"] = "soft_prompt"
     num_virtual_tokens: int = Field(default=20, gt=0)
@@ -32,10 +33,17 @@ class SoftPromptConfig(ProbeConfig):
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, gt=0)  # overrides epochs
     batch_size: int = Field(default=16, gt=0)
-    learning_rate: float = Field(default=1e-2, gt=0)
+    # relative to the model's input embeddings: AdamW's step is this many times their RMS (SmolLM2-135M:
+    # RMS 0.1356, so 0.074 is an absolute 0.01; Gemma 3 scales its embeddings by sqrt(width) and gets the
+    # same relative step)
+    learning_rate: float = Field(default=0.074, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     eval_every: int = Field(default=50, gt=0)
+    select_by: Literal["accuracy", "macro_f1"] = "accuracy"  # the dev score that chooses the kept prompt
+    class_weighted: bool = False  # weight the loss so that every class counts the same
+    check_at: float = Field(default=0.25, gt=0, le=1)  # the failure rule's early check, a share of the steps
+    max_restarts: int = Field(default=2, ge=0)  # restarts from derived seeds when the early check fails
 
 
 class SoftPrompt(ProbeKind):
@@ -82,10 +90,13 @@ class SoftPrompt(ProbeKind):
             )
             log = "".join(json.dumps(record, sort_keys=True) + "\n" for record in result.history)
             store.write_text(folder / "train_log.jsonl", log)
+            store.write_json(folder / TUNING_FILE, result.outcome())
             save_soft_prompt(prompt_dir, result.prompt, context.lm, template, context.verbalizer)
             store.write_manifest(
                 prompt_dir, {"best_step": result.best_step, "dev_accuracy": result.best_dev_accuracy}
             )
         shutil.rmtree(folder / "tuning_state", ignore_errors=True)  # also when killed just after the manifest
         saved = load_soft_prompt(prompt_dir)
-        return Probe(config.label, cls.name, saved.template, saved.prompt)
+        outcome = folder / TUNING_FILE  # absent in folders tuned before the failure rule existed
+        details = {"tuning": json.loads(outcome.read_text(encoding="utf-8"))} if outcome.exists() else {}
+        return Probe(config.label, cls.name, saved.template, saved.prompt, details=details)

@@ -2,10 +2,17 @@
 
 P virtual-token vectors, initialised from the embeddings of a task text or of the label words, are placed
 before the prompt; the class scores are the label words' logits at the last real position; the loss is
-cross-entropy over the three; AdamW with linear warm-up and decay; the prompt with the best dev accuracy is
-kept. The prompt's key/value cache is computed once per batch and expanded over its rows (``scoring``).
-Training checkpoints (prompt, optimizer, schedule, log) let an interrupted run continue where it stopped,
-with results identical to an uninterrupted run.
+cross-entropy over the three (optionally weighted by class); AdamW with linear warm-up and decay, its
+learning rate a multiple of the RMS of the model's input embeddings; the prompt with the best dev score
+(macro-F1 or accuracy; the untuned prompt included) is kept. The prompt's key/value cache is computed once
+per batch and expanded over its rows (``scoring``).
+
+The failure rule, fixed before any run: at the first dev check at or after ``check_at`` of the steps, a run
+whose dev accuracy is no better than the larger of its written prompt's (the template alone) and the largest
+class's share, or that predicts one class for ``ONE_CLASS_SHARE`` of dev or more, restarts from a seed
+derived from its own, at most ``max_restarts`` times. A run whose kept prompt still fails that rule at the
+end is marked failed, with the reason. Training checkpoints (prompt, optimizer, schedule, restarts, log) let
+an interrupted run continue where it stopped, with results identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from promptbias.lm.model import LanguageModel
 from promptbias.lm.prompt_format import PromptTemplate, prefix_ids
 from promptbias.lm.scoring import build_prefix, class_scores, encode_texts, score_texts
 from promptbias.lm.verbalizer import Verbalizer
+from promptbias.metrics.evaluation import classification_summary
 from promptbias.probes.kind import SOFT_PROMPT_TEMPLATE
 
 if TYPE_CHECKING:
@@ -40,16 +48,35 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 PICKLED_WEIGHTS = "adapter_model.bin"
 PROBE_FILE = "probe.json"
 MAX_GRAD_NORM = 1.0
+ONE_CLASS_SHARE = 0.95  # "predicts one class for nearly every sentence"
+EMBEDDING_SAMPLE = 4096  # token ids whose embeddings set the learning rate's scale
 
 
 @dataclass
 class TuningResult:
-    """The kept prompt (best dev accuracy), when it was reached, and the training log."""
+    """The kept prompt, when it was reached and its dev scores, the log, the restarts, and whether it failed."""
 
     prompt: torch.Tensor
     best_step: int
-    best_dev_accuracy: float
+    best_dev: dict[str, float]  # dev_accuracy, dev_macro_f1, dev_neutral_share of the kept prompt
     history: list[dict[str, Any]] = field(default_factory=list)
+    restarts: list[dict[str, Any]] = field(default_factory=list)
+    baseline: dict[str, float] = field(default_factory=dict)  # the written prompt's dev scores, largest class
+    failed: str | None = None  # why the kept prompt did not learn; None when it did
+
+    @property
+    def best_dev_accuracy(self) -> float:
+        return self.best_dev["dev_accuracy"]
+
+    def outcome(self) -> dict[str, Any]:
+        """What ``unit.json`` and the prompt's manifest say about the tuning: kept step, scores, restarts, failure."""
+        return {
+            "best_step": self.best_step,
+            **self.best_dev,
+            "baseline": self.baseline,
+            "restarts": self.restarts,
+            "failed": self.failed,
+        }
 
 
 def init_prompt(lm: LanguageModel, verbalizer: Verbalizer, settings: SoftPromptConfig) -> torch.Tensor:
@@ -88,11 +115,107 @@ def training_schedule(lengths: list[int], settings: SoftPromptConfig, seed: int)
     return steps[:total]
 
 
-def dev_accuracy(
-    lm: LanguageModel, verbalizer: Verbalizer, template: PromptTemplate, dev: pd.DataFrame, soft: torch.Tensor
-) -> float:
-    probabilities = score_texts(lm, verbalizer, template, list(dev["text"]), soft.detach(), progress=False)
-    return float((probabilities.argmax(axis=1) == dev["label"].to_numpy()).mean())
+def dev_scores(
+    lm: LanguageModel,
+    verbalizer: Verbalizer,
+    template: PromptTemplate,
+    dev: pd.DataFrame,
+    soft: torch.Tensor | None,
+) -> dict[str, float]:
+    """Accuracy, macro-F1 and the share of neutral answers on ``dev``, and the largest share of one class."""
+    vectors = None if soft is None else soft.detach()
+    probabilities = score_texts(lm, verbalizer, template, list(dev["text"]), vectors, progress=False)
+    summary = classification_summary(dev["label"].to_numpy(), probabilities)
+    shares = summary["predicted_share"]
+    return {
+        "dev_accuracy": summary["accuracy"],
+        "dev_macro_f1": summary["macro_f1"],
+        "dev_neutral_share": shares[1],
+        "dev_top_share": max(shares),
+    }
+
+
+def written_baseline(
+    lm: LanguageModel, verbalizer: Verbalizer, template: PromptTemplate, dev: pd.DataFrame
+) -> dict[str, float]:
+    """What a tuned prompt must beat: the template alone on dev, and the share of dev's largest class."""
+    written = dev_scores(lm, verbalizer, template, dev, None)
+    largest = float(np.bincount(dev["label"].to_numpy(), minlength=3).max() / max(len(dev), 1))
+    return {
+        "written_accuracy": written["dev_accuracy"],
+        "written_macro_f1": written["dev_macro_f1"],
+        "largest_class": largest,
+    }
+
+
+def failure_reason(scores: dict[str, float], baseline: dict[str, float]) -> str | None:
+    """Why a prompt with these dev scores has not learned (the failure rule), or None when it has."""
+    if scores["dev_top_share"] >= ONE_CLASS_SHARE:
+        return f"predicts one class for {scores['dev_top_share']:.0%} of the dev sentences"
+    bar = max(baseline["written_accuracy"], baseline["largest_class"])
+    if scores["dev_accuracy"] <= bar:
+        return (
+            f"dev accuracy {scores['dev_accuracy']:.3f} is no better than {bar:.3f} (the written prompt "
+            f"{baseline['written_accuracy']:.3f}, the largest class {baseline['largest_class']:.3f})"
+        )
+    return None
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The seed of a restart: derived from the run's own seed and the attempt number (attempt 0: the seed)."""
+    if attempt == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+def check_step(total: int, settings: SoftPromptConfig) -> int:
+    """The step of the failure rule's early check: the first dev check at or after ``check_at`` of the run."""
+    earliest = max(1, -(-round(settings.check_at * total * 1000) // 1000))
+    step = -(-earliest // settings.eval_every) * settings.eval_every
+    return min(step, total)
+
+
+def embedding_rms(lm: LanguageModel) -> float:
+    """The scale of the model's input embeddings: the RMS of the embedding module's output (so Gemma's
+    multiplier counts) over ``EMBEDDING_SAMPLE`` token ids spread evenly over the vocabulary."""
+    module = lm.model.get_input_embeddings()
+    count = int(module.weight.shape[0])
+    ids = torch.arange(0, count, max(1, count // EMBEDDING_SAMPLE), device=module.weight.device)
+    with torch.no_grad():
+        return float(module(ids).float().pow(2).mean().sqrt())
+
+
+def class_weights(labels: np.ndarray) -> torch.Tensor:
+    """Loss weights that give each class present the same total weight: n / (k n_c) over the k classes
+    present (an absent class gets 1, which no sentence uses)."""
+    counts = np.bincount(labels, minlength=3).astype(float)
+    present = int((counts > 0).sum())
+    weights = np.where(counts > 0, len(labels) / (max(present, 1) * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+@dataclass
+class _Setup:
+    """What every attempt of one tuning run shares."""
+
+    lm: LanguageModel
+    verbalizer: Verbalizer
+    template: PromptTemplate
+    ids: list[int]
+    rows: list[list[int]]
+    labels: torch.Tensor
+    dev: pd.DataFrame
+    settings: SoftPromptConfig
+    baseline: dict[str, float]
+    learning_rate: float  # absolute: the setting times the embeddings' RMS
+    weights: torch.Tensor | None
+
+    def score(self, soft: torch.Tensor | None) -> dict[str, float]:
+        return dev_scores(self.lm, self.verbalizer, self.template, self.dev, soft)
+
+    def better(self, scores: dict[str, float], best: dict[str, float]) -> bool:
+        key = "dev_macro_f1" if self.settings.select_by == "macro_f1" else "dev_accuracy"
+        return scores[key] > best[key]
 
 
 def tune_soft_prompt(
@@ -108,28 +231,82 @@ def tune_soft_prompt(
     progress: bool = True,
     on_log: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuningResult:
-    """Tune a soft prompt on ``train`` (text, label), keeping the prompt with the best accuracy on ``dev``."""
-    torch.manual_seed(seed)
+    """Tune a soft prompt on ``train`` (text, label), keeping the prompt with the best score on ``dev``, under
+    the failure rule (restarts from derived seeds; a run that still does not learn is marked failed)."""
     ids = prefix_ids(lm.tokenizer, template)
     rows = encode_texts(lm, verbalizer, template, list(train["text"]), settings.num_virtual_tokens + len(ids))
-    labels = torch.tensor(train["label"].to_numpy(), dtype=torch.long, device=lm.device)
-    schedule = training_schedule([len(row) for row in rows], settings, seed)
-    soft = torch.nn.Parameter(init_prompt(lm, verbalizer, settings).to(lm.device))
-    optimizer = torch.optim.AdamW([soft], lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    label_values = train["label"].to_numpy()
+    setup = _Setup(
+        lm,
+        verbalizer,
+        template,
+        ids,
+        rows,
+        torch.tensor(label_values, dtype=torch.long, device=lm.device),
+        dev,
+        settings,
+        written_baseline(lm, verbalizer, template, dev),
+        settings.learning_rate * embedding_rms(lm),
+        class_weights(label_values).to(lm.device) if settings.class_weighted else None,
+    )
+    saved = _TrainingState.read(checkpoint_dir) if checkpoint_dir else None
+    state: _TrainingState | None = None
+    attempt = saved[0]["attempt"] if saved else 0
+    while True:
+        state, restart = _run_attempt(setup, seed, attempt, saved or state, progress, on_log, checkpoint_dir)
+        if not restart:
+            break
+        saved, attempt = None, attempt + 1
+    failed = failure_reason(state.best_dev, setup.baseline)
+    return TuningResult(
+        state.best_prompt.cpu(),
+        state.best_step,
+        _public(state.best_dev),
+        state.history,
+        state.restarts,
+        setup.baseline,
+        failed,
+    )
+
+
+def _public(scores: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in scores.items() if key != "dev_top_share"}
+
+
+def _run_attempt(
+    setup: _Setup,
+    seed: int,
+    attempt: int,
+    earlier: tuple[dict[str, Any], dict[str, torch.Tensor]] | _TrainingState | None,
+    progress: bool,
+    on_log: Callable[[dict[str, Any]], None] | None,
+    checkpoint_dir: Path | None,
+) -> tuple[_TrainingState, bool]:
+    """One attempt, from a saved checkpoint of it, or from its start after the ``earlier`` attempts (their log
+    and restarts carried on): the state at its end, and whether the failure rule restarts the run."""
+    settings = setup.settings
+    run_seed = attempt_seed(seed, attempt)
+    torch.manual_seed(run_seed)
+    schedule = training_schedule([len(row) for row in setup.rows], settings, run_seed)
+    soft = torch.nn.Parameter(init_prompt(setup.lm, setup.verbalizer, settings).to(setup.lm.device))
+    optimizer = torch.optim.AdamW([soft], lr=setup.learning_rate, weight_decay=settings.weight_decay)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, round(settings.warmup_ratio * len(schedule)), len(schedule)
     )
-    state = _TrainingState.resume(checkpoint_dir, soft, optimizer, scheduler) if checkpoint_dir else None
-    if state is None:
-        accuracy = dev_accuracy(lm, verbalizer, template, dev, soft)
-        state = _TrainingState(0, soft.detach().clone(), 0, accuracy, [{"step": 0, "dev_accuracy": accuracy}])
-    bar = tqdm(total=len(schedule), initial=state.step, desc="tuning", unit="step", disable=not progress)
+    if isinstance(earlier, tuple):
+        state = _TrainingState.restore(earlier, soft, optimizer, scheduler)
+    else:
+        state = _TrainingState.start(attempt, soft, setup.score(soft), earlier)
+    check = check_step(len(schedule), settings) if attempt < settings.max_restarts else None
+    bar = tqdm(
+        total=len(schedule), initial=state.step, desc=_description(attempt), unit="step", disable=not progress
+    )
     started, tokens = time.perf_counter(), 0
     for step in range(state.step + 1, len(schedule) + 1):
         batch = schedule[step - 1]
-        batch_rows = [rows[index] for index in batch]
-        scores = class_scores(lm, verbalizer, build_prefix(lm, soft, ids), batch_rows)
-        loss = torch.nn.functional.cross_entropy(scores, labels[batch])
+        batch_rows = [setup.rows[index] for index in batch]
+        scores = class_scores(setup.lm, setup.verbalizer, build_prefix(setup.lm, soft, setup.ids), batch_rows)
+        loss = torch.nn.functional.cross_entropy(scores, setup.labels[batch], weight=setup.weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([soft], MAX_GRAD_NORM)
@@ -141,36 +318,73 @@ def tune_soft_prompt(
             "loss": round(loss.item(), 6),
             "lr": scheduler.get_last_lr()[0],
         }
-        if step % settings.eval_every == 0 or step == len(schedule):
-            record["dev_accuracy"] = dev_accuracy(lm, verbalizer, template, dev, soft)
-            if record["dev_accuracy"] > state.best_dev_accuracy:
-                state.best_step, state.best_dev_accuracy = step, record["dev_accuracy"]
-                state.best_prompt = soft.detach().clone()
+        if attempt:
+            record["attempt"] = attempt
+        reason = None
+        if step % settings.eval_every == 0 or step == len(schedule) or step == check:
+            dev = setup.score(soft)
+            record.update(_public(dev))
+            if setup.better(dev, state.best_dev):
+                state.best_step, state.best_dev, state.best_prompt = step, dev, soft.detach().clone()
+            if step == check:
+                reason = failure_reason(dev, setup.baseline)
         state.history.append(record)
         state.step = step
         if on_log is not None:
             on_log(record)
+        if reason is not None:
+            bar.close()
+            state.record_restart(attempt_seed(seed, attempt + 1), reason)
+            return state, True
         if "dev_accuracy" in record and checkpoint_dir is not None:
             state.save(checkpoint_dir, soft, optimizer, scheduler)
         # the speed is shown, not logged: the log of a resumed run is byte-identical to an uninterrupted one
         speed = tokens / (time.perf_counter() - started)
         bar.set_postfix(
-            loss=f"{loss.item():.3f}", best_dev=f"{state.best_dev_accuracy:.3f}", tok_s=f"{speed:.0f}"
+            loss=f"{loss.item():.3f}", best_dev=f"{_kept(state, setup):.3f}", tok_s=f"{speed:.0f}"
         )
         bar.update(1)
     bar.close()
-    return TuningResult(state.best_prompt.cpu(), state.best_step, state.best_dev_accuracy, state.history)
+    return state, False
+
+
+def _description(attempt: int) -> str:
+    return "tuning" if attempt == 0 else f"tuning (restart {attempt})"
+
+
+def _kept(state: _TrainingState, setup: _Setup) -> float:
+    return state.best_dev["dev_macro_f1" if setup.settings.select_by == "macro_f1" else "dev_accuracy"]
 
 
 @dataclass
 class _TrainingState:
-    """Where tuning stands: the step reached, the best prompt so far, and the log."""
+    """Where tuning stands: the attempt and step reached, the best prompt so far, the restarts, and the log."""
 
+    attempt: int
     step: int
     best_prompt: torch.Tensor
     best_step: int
-    best_dev_accuracy: float
+    best_dev: dict[str, float]
     history: list[dict[str, Any]]
+    restarts: list[dict[str, Any]]
+
+    @classmethod
+    def start(
+        cls, attempt: int, soft: torch.Tensor, scores: dict[str, float], earlier: _TrainingState | None
+    ) -> _TrainingState:
+        """An attempt before its first step, the untuned prompt its first candidate, after ``earlier``'s log."""
+        record: dict[str, Any] = {"step": 0, **_public(scores)}
+        if attempt:
+            record["attempt"] = attempt
+        history = [*earlier.history, record] if earlier else [record]
+        restarts = list(earlier.restarts) if earlier else []
+        return cls(attempt, 0, soft.detach().clone(), 0, scores, history, restarts)
+
+    def record_restart(self, seed: int, reason: str) -> None:
+        """The failure rule restarts the run: the event goes into the log and the list of restarts."""
+        event = {"restart": self.attempt + 1, "after_step": self.step, "seed": seed, "reason": reason}
+        self.history.append(event)
+        self.restarts.append(event)
 
     def save(
         self, folder: Path, soft: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any
@@ -184,27 +398,38 @@ class _TrainingState:
             "exp_avg_sq": moments["exp_avg_sq"].cpu().contiguous(),
         }
         info = {
+            "attempt": self.attempt,
             "step": self.step,
             "best_step": self.best_step,
-            "best_dev_accuracy": self.best_dev_accuracy,
+            "best_dev": self.best_dev,
             "adam_step": float(moments["step"]),
             "scheduler": scheduler.state_dict(),
             "history": self.history,
+            "restarts": self.restarts,
         }
         with store.atomic_dir(folder) as tmp:
             save_file(tensors, tmp / "state.safetensors")
             store.write_json(tmp / "state.json", info)
             store.write_manifest(tmp)
 
-    @classmethod
-    def resume(
-        cls, folder: Path, soft: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any
-    ) -> _TrainingState | None:
-        """The saved state, loaded into ``soft``, ``optimizer`` and ``scheduler``; None when there is none."""
+    @staticmethod
+    def read(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """The saved state's JSON and tensors; None when there is no complete one."""
         if not store.is_complete(folder):
             return None
-        tensors = load_file(folder / "state.safetensors")
         info = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        return info, load_file(folder / "state.safetensors")
+
+    @classmethod
+    def restore(
+        cls,
+        saved: tuple[dict[str, Any], dict[str, torch.Tensor]],
+        soft: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+    ) -> _TrainingState:
+        """The saved state, loaded into ``soft``, ``optimizer`` and ``scheduler``."""
+        info, tensors = saved
         with torch.no_grad():
             soft.copy_(tensors["soft"].to(soft.device))
         optimizer.state[soft] = {
@@ -217,11 +442,13 @@ class _TrainingState:
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
             group["lr"] = lr
         return cls(
+            info["attempt"],
             info["step"],
             tensors["best_prompt"].to(soft.device),
             info["best_step"],
-            info["best_dev_accuracy"],
+            info["best_dev"],
             info["history"],
+            info["restarts"],
         )
 
 

@@ -37,6 +37,7 @@ def render_page(study: StudyResults, figures: list[Path], figures_dir: str, comm
         "runs": views.run_rows(study, models),
         "warnings": views.warnings(study),
         "stage_warnings": views.stage_warnings(study),
+        "selection": views.run_selection(study),
         "method": views.method(study),
         "chart": views.chart_data(study, models),
         "top_gaps": views.top_gaps(study, models),

@@ -135,6 +135,24 @@ def warnings(study: StudyResults) -> list[str]:
     return list(dict.fromkeys(messages))
 
 
+def run_selection(study: StudyResults) -> dict[str, Any]:
+    """Which runs the verdicts read (the rule, in words) and the runs left out, each with why and its accuracy."""
+    rule = study.summary.get("run_selection") or {}
+    parts = ["every run" if rule.get("keep_failed") else "every run whose soft prompt learned"]
+    if rule.get("best"):
+        parts.append(f"only the best {rule['best']} of each model x training set x probe by dev accuracy")
+    left_out = [
+        f"{run['run_id']} ({run.get('model')} / {run.get('probe')}, test accuracy "
+        f"{_accuracy(run.get('test_accuracy'))}): {run['reason']}"
+        for run in study.summary.get("excluded_runs") or []
+    ]
+    return {"rule": "; ".join(parts), "left_out": left_out}
+
+
+def _accuracy(value: object) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"
+
+
 def stage_warnings(study: StudyResults) -> list[str]:
     """The metrics stage's own warnings (small denominators, 0/0 rates, degenerate runs)."""
     return list(dict.fromkeys(_text(item) for item in study.summary.get("warnings") or []))

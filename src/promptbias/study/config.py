@@ -26,6 +26,7 @@ from promptbias.metrics.inference.uncertainty import (
     PERMUTATION,
     default_correction,
 )
+from promptbias.metrics.run_selection import RunSelection
 from promptbias.probes.registry import KINDS, ProbeEntry
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.suites.spec import line_of
@@ -77,6 +78,7 @@ class MetricsEntry(_Strict):
     ci: str = DEFAULT_METHOD
     correction: str | None = None  # None: the method's own (maxt for permutation, else holm)
     groups: Path | None = None
+    runs: RunSelection = RunSelection()  # which runs the verdicts read: failed prompts out, best N (paper)
 
     @field_validator("ci")
     @classmethod

@@ -27,7 +27,7 @@ from promptbias.metrics.probe_comparison import compare_probes, largest_changes
 from promptbias.study.config import ModelEntry, Study
 from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.study.preflight import check_study
-from promptbias.study.unit import SplitLoader, Unit, is_done, run_unit, split_loader
+from promptbias.study.unit import UNIT_FILE, SplitLoader, Unit, is_done, run_unit, split_loader
 
 if TYPE_CHECKING:
     from promptbias.lm.model import LanguageModel
@@ -145,9 +145,16 @@ def test_accuracy_table(folder: Path, units: list[Unit]) -> pd.DataFrame:
                 "test_macro_f1": evaluation["test"]["macro_f1"],
                 "test_n": evaluation["test"]["n"],
                 "dev_accuracy": evaluation.get("validation", {}).get("accuracy"),
+                **_tuning_columns(folder / "units" / unit.unit_id / UNIT_FILE),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _tuning_columns(record: Path) -> dict[str, object]:
+    """How many times the failure rule restarted a soft prompt, and whether it still failed."""
+    tuning = json.loads(record.read_text(encoding="utf-8")).get("tuning") or {}
+    return {"restarts": len(tuning.get("restarts", [])), "failed": bool(tuning.get("failed"))}
 
 
 def finish_study(study: Study, units: list[Unit]) -> None:
@@ -174,6 +181,7 @@ def finish_study(study: Study, units: list[Unit]) -> None:
         groups_file=groups,
         correction=study.metrics.correction,
         suite=study.suite.source,
+        runs=study.metrics.runs,
     )
     reference = next((p.label for p in study.probes if p.probe_kind.tuned), study.probes[0].label)
     comparison = compare_probes(result.gaps, accuracy, reference)
@@ -226,6 +234,13 @@ def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
             "gap_change",
         ]
         lines.append(changes[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+    excluded = json.loads((folder / "metrics" / "summary.json").read_text(encoding="utf-8"))["excluded_runs"]
+    if excluded:
+        lines += ["", "Left out of every verdict, comparison and figure:"]
+        lines += [
+            f"  {run['run_id']} (test accuracy {run['test_accuracy']:.3f}): {run['reason']}"
+            for run in excluded
+        ]
     if failed:
         lines += ["", failures_text(failed)]
     return "\n".join(lines)

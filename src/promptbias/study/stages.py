@@ -47,7 +47,15 @@ def tune_stage(
     unit = Unit(model, dataset, probe, seed)
     open_folder(out, TUNE_FILE, tune_settings(model, dataset, probe, seed))
     run_stages(
-        lm, verbalizer, unit, splits, out, suite=None, batch_tokens=DEFAULT_BATCH_TOKENS, progress=progress
+        lm,
+        verbalizer,
+        unit,
+        splits,
+        out,
+        suite=None,
+        batch_tokens=DEFAULT_BATCH_TOKENS,
+        progress=progress,
+        record=TUNE_FILE,
     )
     return out / PROMPT_DIR
 

@@ -180,13 +180,18 @@ def run_stages(
     suite: pd.DataFrame | None,
     batch_tokens: int,
     progress: bool,
+    record: str = UNIT_FILE,
     manifest: dict[str, Any] | None = None,
 ) -> None:
     """The stages not done yet in ``folder`` (readied by ``open_folder``): the probe (a soft prompt tuned,
     checkpointed and saved), its evaluation on the test split, the suite's predictions (when ``suite`` is
-    given); then the manifest, written last, that marks the folder complete."""
+    given); then the manifest, written last, that marks the folder complete. A tuned probe's outcome (its
+    restarts, whether it failed) joins the folder's ``record`` file."""
     probe = build_probe(lm, verbalizer, unit, splits, folder, batch_tokens, progress)
     store.write_json(folder / "probe.json", probe.describe())
+    if "tuning" in probe.details:
+        written = json.loads((folder / record).read_text(encoding="utf-8"))
+        store.write_json(folder / record, {**written, "tuning": probe.details["tuning"]})
     if not (folder / "evaluation.json").exists():
         evaluation = evaluate_probe(lm, verbalizer, probe, unit, splits, folder, batch_tokens, progress)
         store.write_json(folder / "evaluation.json", evaluation)
