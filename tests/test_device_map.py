@@ -15,6 +15,7 @@ from promptbias.probes.tuning import tune_soft_prompt
 from promptbias.probes.zero_shot import ZeroShotConfig
 from promptbias.study.config import DatasetEntry, ModelEntry, Study
 from promptbias.study.unit import Unit
+from random_model import RANDOM_MODEL
 
 TEXTS = ["A lovely, quiet film.", "I hated every minute.", "It was fine.", "Old people are wise."]
 TRAIN = pd.DataFrame({"text": TEXTS * 2, "label": [2, 0, 1, 2] * 2})
@@ -30,7 +31,7 @@ def test_device_map_auto_scores_and_tunes_like_a_plain_load(tiny_models):
     expected = score_texts(plain, verbalizer, template, TEXTS, soft, progress=False)
     assert (score_texts(mapped, verbalizer, template, TEXTS, soft, progress=False) == expected).all()
 
-    settings = SoftPromptConfig(num_virtual_tokens=3, max_steps=1, batch_size=4, eval_every=1)
+    settings = SoftPromptConfig(num_virtual_tokens=3, max_steps=1, batch_size=4, eval_every=1, **RANDOM_MODEL)
     tuned = [
         tune_soft_prompt(lm, verbalizer, template, TRAIN, TRAIN, settings, seed=0, progress=False)
         for lm in (plain, mapped)

@@ -37,7 +37,9 @@ def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, tmp_path):
     template = PromptTemplate.parse("{text}\nSentiment:")
     train = subsample(load_split("sst5", "train"), 48, 0)
     dev = subsample(load_split("sst5", "validation"), 24, 0)
-    settings = SoftPromptConfig(num_virtual_tokens=8, max_steps=3, batch_size=16, eval_every=3)
+    settings = SoftPromptConfig(
+        num_virtual_tokens=8, max_steps=3, batch_size=16, eval_every=3, max_restarts=0
+    )  # too short to learn
     result = tune_soft_prompt(lm, verbalizer, template, train, dev, settings, seed=0, progress=False)
     save_soft_prompt(tmp_path / "prompt", result.prompt, lm, template, verbalizer)
     saved = load_soft_prompt(tmp_path / "prompt")

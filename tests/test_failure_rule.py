@@ -98,7 +98,7 @@ def test_a_prompt_that_cannot_learn_restarts_twice_then_is_marked_failed(tiny_mo
     result = tune(lm, SoftPromptConfig(**FORCED))  # a learning rate that cannot move the prompt
     assert [event["restart"] for event in result.restarts] == [1, 2]
     assert [event["seed"] for event in result.restarts] == [attempt_seed(0, 1), attempt_seed(0, 2)]
-    assert all(event["after_step"] == 2 for event in result.restarts)  # the check at 25% of 4 steps: step 2
+    assert all(event["after_step"] == 2 for event in result.restarts)  # the check at half of 4 steps: step 2
     assert result.failed is not None and ("no better than" in result.failed or "one class" in result.failed)
     logged = [record for record in result.history if "restart" in record]
     assert logged == result.restarts

@@ -116,6 +116,7 @@ def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_model
         "max_steps": 40,
         "batch_size": 8,
         "eval_every": 5,
+        **RANDOM_MODEL,
     }
     overrides = {"probes": [probe, {"kind": "zero_shot"}], "seeds": [0]}
     clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"

@@ -42,7 +42,10 @@ class SoftPromptConfig(ProbeConfig):
     eval_every: int = Field(default=50, gt=0)
     select_by: Literal["accuracy", "macro_f1"] = "accuracy"  # the dev score that chooses the kept prompt
     class_weighted: bool = False  # weight the loss so that every class counts the same
-    check_at: float = Field(default=0.25, gt=0, le=1)  # the failure rule's early check, a share of the steps
+    # the failure rule's early check, a share of the steps: half, because an untuned prompt starts below its
+    # written prompt (docs/soft_prompt.md) and the quickstart's recipe passes it only near mid-run (dev 0.44
+    # at step 24 of 63, 0.655 at step 48, against the written prompt's 0.640; seed 0, fp32)
+    check_at: float = Field(default=0.5, gt=0, le=1)
     max_restarts: int = Field(default=2, ge=0)  # restarts from derived seeds when the early check fails
 
 
@@ -60,9 +63,10 @@ class SoftPrompt(ProbeKind):
 
     @classmethod
     def work(cls, config: SoftPromptConfig, train_size: int, dev_size: int) -> tuple[int, int]:
-        """The training steps' sentences, and the dev split scored at every evaluation (and at the start)."""
+        """The training steps' sentences, and the dev split scored at every evaluation, at the start, and
+        with the written prompt alone (the failure rule's bar); restarts, when they happen, are not foreseen."""
         steps = config.max_steps or round(config.epochs * -(-train_size // config.batch_size))
-        return steps * config.batch_size, dev_size * (steps // config.eval_every + 2)
+        return steps * config.batch_size, dev_size * (steps // config.eval_every + 3)
 
     @classmethod
     def build(cls, config: SoftPromptConfig, context: BuildContext) -> Probe:
