@@ -128,6 +128,21 @@ def test_a_tracking_failure_is_one_warning_and_leaves_the_results(tracked, tmp_p
     assert snapshot(study.results_dir) == before
 
 
+def test_a_tracking_uri_of_ones_own_gets_the_same_runs(tracked, tmp_path):
+    """``--track URI`` (here a SQLite store elsewhere; a server's URI is used the same way)."""
+    from promptbias.cli import with_tracking
+
+    study, client = tracked
+    elsewhere = with_tracking(study, f"sqlite:///{tmp_path / 'store.db'}")
+    assert elsewhere.tracking == TrackingEntry(uri=f"sqlite:///{tmp_path / 'store.db'}")
+    run_study(elsewhere, progress=False)
+    mine = MlflowClient(tracking_uri=tracking_uri(elsewhere))
+    runs, first = all_runs(mine, "tiny"), all_runs(client, "tiny")
+    assert sorted(run.info.run_name for run in runs) == sorted(run.info.run_name for run in first)
+    assert {run.info.run_id for run in runs}.isdisjoint(run.info.run_id for run in first)
+    assert all(run.info.artifact_uri.startswith((tmp_path / "mlartifacts").as_uri()) for run in runs)
+
+
 UNTRACKED = (
     "import sys\nfrom promptbias.study.config import load_study\nfrom promptbias.study.runner import run_study\n"
     "run_study(load_study(sys.argv[1]), progress=False)\n"

@@ -33,6 +33,7 @@ from promptbias.report.results import load_results
 from promptbias.study.config import Study
 from promptbias.study.unit import Unit
 
+SQLITE = "sqlite:///"
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 STUDY_KEY = "promptbias.study_key"
@@ -47,7 +48,7 @@ def tracking_uri(study: Study) -> str:
     assert study.tracking is not None
     if study.tracking.uri is not None:
         return study.tracking.uri
-    return f"sqlite:///{(study.results_dir / STORE_FILE).absolute()}"
+    return f"{SQLITE}{(study.results_dir / STORE_FILE).absolute()}"
 
 
 def study_key(study: Study) -> str:
@@ -72,14 +73,21 @@ def track_study(study: Study, units: list[Unit], units_state: str) -> None:
 
 
 def experiment_id(client: MlflowClient, study: Study) -> str:
-    """The study's experiment, created when missing (in the local store, its artifacts in the results folder)."""
+    """The study's experiment, created when missing."""
     assert study.tracking is not None
     name = study.tracking.experiment or study.name
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = None if study.tracking.uri else (study.results_dir / ARTIFACTS_DIR).absolute().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=artifact_location(tracking_uri(study)))
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite store (the default one: in the results
+    folder), else where the tracking server puts them."""
+    if not uri.startswith(SQLITE):
+        return None
+    return (Path(uri.removeprefix(SQLITE)).parent / ARTIFACTS_DIR).absolute().as_uri()
 
 
 def finished_runs(client: MlflowClient, experiment: str, query: str) -> Iterator[Run]:
