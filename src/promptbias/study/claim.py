@@ -20,9 +20,10 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from filelock import SoftFileLease, Timeout
+from filelock import LeaseCompromise, SoftFileLease, Timeout
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptbias.errors import InputError
@@ -30,6 +31,7 @@ from promptbias.errors import InputError
 LOCK_FILE = "claim.lock"
 HOLDER_FILE = "claim.json"
 CLAIM_FILES = frozenset({LOCK_FILE, HOLDER_FILE})
+HOLDER_PATIENCE = 3.0  # seconds given to a holder that is starting or ending to write or remove claim.json
 
 
 class ClaimSettings(BaseModel):
@@ -56,13 +58,23 @@ def holder_record(command: str) -> dict[str, object]:
     }
 
 
-def holder_text(folder: Path) -> str:
-    """Who holds ``folder``, from its ``claim.json``, in a few words."""
+def read_holder(folder: Path) -> dict[str, object] | None:
+    """The ``claim.json`` of ``folder``; None while there is none (its holder starting or ending)."""
     try:
         holder = json.loads((folder / HOLDER_FILE).read_text(encoding="utf-8"))
-        return f"pid {holder['pid']} on host {holder['host']} since {holder['started']} ({holder['command']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another run (it is starting or ending: its claim.json is not there)"
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def holder_text(holder: dict[str, object] | None) -> str:
+    """Who holds a folder, in a few words."""
+    if holder is None:
+        return "another run (its claim.json is not there)"
+    return (
+        f"pid {holder.get('pid')} on host {holder.get('host')} since {holder.get('started')} "
+        f"({holder.get('command')})"
+    )
 
 
 def touched_ago(path: Path) -> float:
@@ -76,26 +88,41 @@ def touched_ago(path: Path) -> float:
 def acquire(lease: SoftFileLease, folder: Path, settings: ClaimSettings) -> None:
     """Take the lease: at once when it is free or its holder is dead on this host; after a whole lease when it
     has gone untouched that long (its host lost); after the holder ends when ``settings.wait``; else
-    FolderInUse naming the holder."""
-    try:
-        lease.acquire(timeout=0)
-        return
-    except Timeout:
-        pass
-    marker = folder / LOCK_FILE
+    FolderInUse naming the holder. A holder that is starting or ending (its claim.json not written yet, or
+    removed already) is given ``HOLDER_PATIENCE`` seconds."""
+    deadline = time.monotonic() + HOLDER_PATIENCE
+    while True:
+        with contextlib.suppress(Timeout):
+            lease.acquire(timeout=0)
+            return
+        holder = read_holder(folder)
+        if holder is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     if settings.wait:
         print(
-            f"promptbias: waiting for {folder}: in use by {holder_text(folder)}", file=sys.stderr, flush=True
+            f"promptbias: waiting for {folder}: in use by {holder_text(holder)}", file=sys.stderr, flush=True
         )
         lease.acquire(timeout=-1)
         return
-    if touched_ago(marker) > settings.lease_seconds:  # seen unchanged for a lease by the library, then taken
+    if touched_ago(folder / LOCK_FILE) > settings.lease_seconds:  # seen unchanged for a lease, then taken
         with contextlib.suppress(Timeout):
             lease.acquire(timeout=1.5 * settings.lease_seconds)
             return
     raise FolderInUse(
         folder,
-        f"results folder in use by {holder_text(folder)}; wait for it with --wait, or choose another folder",
+        f"results folder in use by {holder_text(holder)}; wait for it with --wait, or choose another folder",
+    )
+
+
+def report_loss(folder: Path, loss: LeaseCompromise) -> None:
+    """One line when the claim is lost while the run goes on (this process frozen for longer than a lease, or
+    the marker removed by hand): another run may now write into the folder too."""
+    print(
+        f"promptbias: warning: {folder}: the claim on this results folder was lost ({loss.reason}); "
+        "another run may write into it now",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -107,7 +134,9 @@ def claim_folder(folder: Path, command: str, settings: ClaimSettings | None = No
 
     settings = settings or ClaimSettings()
     folder.mkdir(parents=True, exist_ok=True)
-    lease = SoftFileLease(folder / LOCK_FILE, lease_duration=settings.lease_seconds)
+    lease = SoftFileLease(
+        folder / LOCK_FILE, lease_duration=settings.lease_seconds, on_compromise=partial(report_loss, folder)
+    )
     acquire(lease, folder, settings)
     try:
         store.write_json(folder / HOLDER_FILE, holder_record(command))
