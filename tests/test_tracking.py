@@ -105,11 +105,20 @@ def test_a_resumed_study_adds_no_run(tracked):
     before = {run.info.run_id for run in all_runs(client, "tiny")}
     run_study(study, progress=False)
     assert {run.info.run_id for run in all_runs(client, "tiny")} == before
-    # a logging cut short before the study's run was marked complete: the units are found by fingerprint
+    # a logging cut short: the study's run and one unit's run left RUNNING, the study's run without its mark
     parent = next(run for run in all_runs(client, "tiny") if PARENT not in run.data.tags)
+    child = next(run for run in all_runs(client, "tiny") if PARENT in run.data.tags)
+    for run in (parent, child):
+        client.update_run(run.info.run_id, status="RUNNING")
     client.delete_tag(parent.info.run_id, UNITS_KEY)
     run_study(study, progress=False)
-    assert {run.info.run_id for run in all_runs(client, "tiny")} == before
+    after = all_runs(client, "tiny")
+    assert len(after) == len(before) and all(run.info.status == "FINISHED" for run in after)
+    assert parent.info.run_id in {run.info.run_id for run in after}  # the study's run completed
+    assert child.info.run_id not in {run.info.run_id for run in after}  # the unit's run logged anew
+    assert {run.data.params["unit_id"] for run in after if PARENT in run.data.tags} == {
+        unit.unit_id for unit in plan_units(study)
+    }
     assert UNITS_KEY in client.get_run(parent.info.run_id).data.tags
 
 

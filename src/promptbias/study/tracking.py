@@ -41,6 +41,7 @@ UNITS_KEY = "promptbias.units"
 FINGERPRINT = "promptbias.fingerprint"
 PARENT = "mlflow.parentRunId"
 METRICS_BATCH, PARAMS_BATCH = 1000, 100  # the most a log_batch call takes
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 
 
 def tracking_uri(study: Study) -> str:
@@ -93,20 +94,23 @@ def artifact_location(uri: str) -> str | None:
 def finished_runs(client: MlflowClient, experiment: str, query: str) -> Iterator[Run]:
     """The finished runs of ``experiment`` that match ``query``; unfinished ones (a logging cut short) deleted."""
     for run in client.search_runs([experiment], filter_string=query, max_results=50000):
-        if run.info.status == RunStatus.to_string(RunStatus.FINISHED):
+        if run.info.status == FINISHED:
             yield run
         else:
             client.delete_run(run.info.run_id)
 
 
 def log_study(client: MlflowClient, study: Study, units: list[Unit], units_state: str) -> None:
+    """The study's run (found by its key, or new; one cut short is completed) with a nested run per unit not
+    logged yet, and the study's findings; nothing when it is logged with these units already."""
     experiment = experiment_id(client, study)
     key = study_key(study)
-    found = next(finished_runs(client, experiment, f"tags.`{STUDY_KEY}` = '{key}'"), None)
-    if found is not None and found.data.tags.get(UNITS_KEY) == units_state:
+    found = next(iter(client.search_runs([experiment], f"tags.`{STUDY_KEY}` = '{key}'", max_results=1)), None)
+    finished = found is not None and found.info.status == FINISHED
+    if found is not None and finished and found.data.tags.get(UNITS_KEY) == units_state:
         return  # logged as it is
     run_id = found.info.run_id if found else start_run(client, experiment, study.name, {STUDY_KEY: key})
-    if found is None:
+    if not finished:  # params are logged once (the same value again is accepted)
         log_all(client, run_id, params=study_params(study))
     logged = {
         run.data.tags[FINGERPRINT]
@@ -118,7 +122,7 @@ def log_study(client: MlflowClient, study: Study, units: list[Unit], units_state
             log_unit(client, experiment, run_id, study, unit)
     log_findings(client, run_id, study.results_dir)
     client.set_tag(run_id, UNITS_KEY, units_state)
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    client.set_terminated(run_id, FINISHED)
 
 
 def start_run(client: MlflowClient, experiment: str, name: str, tags: dict[str, str]) -> str:
@@ -207,7 +211,7 @@ def log_unit(client: MlflowClient, experiment: str, parent: str, study: Study, u
             client.log_artifact(run_id, str(folder / name))
     if (folder / "prompt").is_dir():
         client.log_artifacts(run_id, str(folder / "prompt"), artifact_path="adapter")
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    client.set_terminated(run_id, FINISHED)
 
 
 def metric_key(*parts: str) -> str:
