@@ -122,7 +122,7 @@ def measured_section(
         "",
         f"Measured with promptbias {version}, which reproduces and extends Tian et al. (2023): each probe "
         f"classifies the sentiment of the sentences of a bias suite, and a gap is how far one group's rate "
-        f"(FPR, TPR, accuracy, ...) lies from the mean of the other groups of its attribute.",
+        f"(FPR, TPR, accuracy, ...) lies from the unweighted mean over all the groups of its attribute.",
         "",
         f"- **Model:** `{display_name(model)}`",
         f"- **Probes:** {probes}",
