@@ -38,6 +38,7 @@ models: setup
 
 demo: setup
 	$(BIN)/promptbias run builtin:quickstart
+	$(BIN)/promptbias card results/quickstart
 
 test: setup browser
 	$(BIN)/python -m pytest -q

@@ -65,7 +65,9 @@ def test_few_shot_keeps_its_shots_and_the_soft_prompt_its_tuning_defaults() -> N
     assert not hasattr(zero, "shots") and not hasattr(few, "learning_rate")
 
 
-NOT_HEAVY = "heavy = {'torch', 'transformers', 'peft'} & set(sys.modules)\nassert not heavy, heavy\n"
+NOT_HEAVY = (
+    "heavy = {'torch', 'transformers', 'peft', 'mlflow'} & set(sys.modules)\nassert not heavy, heavy\n"
+)
 DRY_RUN = (
     "from promptbias.cli import main; sys.argv = ['promptbias', 'run', {study!r}, '--dry-run']\n"
     "try:\n    main()\nexcept SystemExit as stop:\n    assert stop.code in (0, None), stop.code\n"

@@ -34,6 +34,8 @@ _EXPORTS = {
     "predict_stage": "promptbias.study.stages",
     "run_metrics": "promptbias.metrics",
     "build_report": "promptbias.report",
+    "build_card": "promptbias.report.card",
+    "write_card": "promptbias.report.card",
     "load_study": "promptbias.study.config",
     "run_study": "promptbias.study.runner",
 }

@@ -13,8 +13,10 @@ import typer
 
 from promptbias.errors import InputError, show_warning_line
 from promptbias.probes.soft_prompt import SoftPromptConfig
+from promptbias.study.claim import ClaimSettings
 
 if TYPE_CHECKING:
+    from promptbias.study.config import Study
     from promptbias.study.resources import WorkerSettings
     from promptbias.study.runner import Executor
 
@@ -79,6 +81,22 @@ def run(
     workers_per_model: Annotated[
         int, typer.Option(min=1, help="Ray: workers sharing a model's units, each loading the model once.")
     ] = 1,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="When another run holds the results folder, wait for it (default: stop, naming it).",
+        ),
+    ] = ClaimSettings.model_fields["wait"].default,
+    track: Annotated[
+        str | None,
+        typer.Option(
+            "--track",
+            metavar="URI",
+            help="Log the study to MLflow at this tracking URI (a server, or sqlite:///FILE), as `tracking:` "
+            "in the study file does (needs promptbias[mlflow]).",
+        ),
+    ] = None,
 ) -> None:
     """Run (or resume) a study: tune, evaluate and probe every unit, then metrics and the report.
 
@@ -93,6 +111,8 @@ def run(
 
     started = time.perf_counter()
     study = load_study(study_file)
+    if track is not None:
+        study = with_tracking(study, track)
     worker = WorkerSettings(cpus_per_worker, gpu_memory, workers_per_model)
     if dry_run:  # without torch: the estimate is at the reference machine's rate
         cluster = worker if executor == ExecutorName.ray else None
@@ -104,13 +124,23 @@ def run(
     command = "promptbias " + " ".join(sys.argv[1:])
     chosen = ray_executor(address, retries, worker) if executor == ExecutorName.ray else run_units
     try:
-        summary = run_study(study, command=command, progress=not quiet, executor=chosen)
+        summary = run_study(
+            study, command=command, progress=not quiet, executor=chosen, claim=ClaimSettings(wait=wait)
+        )
     except IncompleteStudy as incomplete:
         typer.echo(incomplete.summary)
         raise typer.Exit(1) from None
     typer.echo(summary)
     rate = matmul_flops_per_second()
     typer.echo(wall_time_line(time.perf_counter() - started, rate, dtype_name(cpu_dtype())))
+
+
+def with_tracking(study: Study, uri: str) -> Study:
+    """``study`` tracked at ``uri`` (its other tracking settings kept)."""
+    from promptbias.study.config import TrackingEntry
+
+    tracking = study.tracking or TrackingEntry()
+    return study.model_copy(update={"tracking": tracking.model_copy(update={"uri": uri})})
 
 
 def wall_time_line(seconds: float, matmul_flops: float, dtype: str) -> str:
@@ -409,6 +439,22 @@ def report(
 
     page = build_report(input, out if out is not None else input / "report")
     typer.echo(f"wrote {page} (open it in a browser; figures in {page.parent / 'figures'})")
+
+
+@app.command()
+def card(
+    results: Annotated[Path, typer.Argument(help="A results folder of `promptbias run`.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Markdown file; default: RESULTS/card.md.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="The model the card is about (needed when the study has several).")
+    ] = None,
+) -> None:
+    """The "Bias, Risks, and Limitations" section of a Hugging Face model card, with model-index metadata."""
+    from promptbias.report.card import write_card
+
+    typer.echo(f"wrote {write_card(results, out, model)}")
 
 
 suite_app = typer.Typer(

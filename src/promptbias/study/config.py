@@ -107,6 +107,16 @@ class ScoringEntry(_Strict):
     batch_tokens: int = Field(default=DEFAULT_BATCH_TOKENS, gt=0)
 
 
+class TrackingEntry(_Strict):
+    """MLflow tracking (the extra ``promptbias[mlflow]``): the study as one run, each unit as a run nested in
+    it. ``tracking: true`` in the study file takes these defaults."""
+
+    uri: str | None = (
+        None  # None: a SQLite store in the results folder (mlflow.db, artifacts in mlartifacts/)
+    )
+    experiment: str | None = None  # None: the study's name
+
+
 class Study(_Strict):
     """A whole study; ``promptbias run`` expands it into units (model x dataset x probe x seed)."""
 
@@ -121,6 +131,15 @@ class Study(_Strict):
     label_words: tuple[str, str, str] = LABEL_WORDS
     metrics: MetricsEntry = MetricsEntry()
     scoring: ScoringEntry = ScoringEntry()
+    tracking: TrackingEntry | None = None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_switch(cls, value: Any) -> Any:
+        """``tracking: true`` is tracking with its defaults, ``false`` none."""
+        if isinstance(value, bool):
+            return {} if value else None
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Study:

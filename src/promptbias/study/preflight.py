@@ -8,6 +8,7 @@ its tokenizer is loaded, to see that the label words exist in its vocabulary.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from promptbias.lm.model import check_custom_code, load_tokenizer, locate_model
 from promptbias.lm.verbalizer import build_verbalizer
 from promptbias.metrics.loading import read_groups_file, resolve_groups
 from promptbias.probes.kind import ProbeConfig
+from promptbias.study.claim import CLAIM_FILES
 from promptbias.study.config import DatasetEntry, ModelEntry, Study
 from promptbias.study.unit import DEV_SEED, SAMPLE_SIZES, SplitLoader, Unit, split_loader
 
@@ -31,6 +33,7 @@ def check_study(study: Study, suite: pd.DataFrame, units: Sequence[Unit]) -> Non
     """The results folder, the metrics' groups file (against ``suite``), and every training split, model and
     label word that ``units`` (the units still to run) need."""
     check_results_dir(study.results_dir)
+    check_tracking(study)
     if study.metrics.groups is not None:
         groups = read_groups_file(study.metrics.groups)
         resolve_groups(suite, groups, where=study.metrics.groups)
@@ -42,14 +45,22 @@ def check_study(study: Study, suite: pd.DataFrame, units: Sequence[Unit]) -> Non
 
 
 def check_results_dir(folder: Path) -> None:
-    """A study writes into a new or empty folder, or into the results folder of an earlier run."""
+    """A study writes into a new or empty folder (but for a claim left by a killed run), or into the results
+    folder of an earlier run."""
     if folder.exists() and not folder.is_dir():
         raise InputError(folder, "output_dir exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / "study.json").is_file():
+    found = [path for path in folder.iterdir() if path.name not in CLAIM_FILES] if folder.is_dir() else []
+    if found and not (folder / "study.json").is_file():
         raise InputError(
             folder,
             "output_dir exists and is not a results folder of promptbias run; choose a new or empty one",
         )
+
+
+def check_tracking(study: Study) -> None:
+    """A tracked study needs MLflow (the extra promptbias[mlflow]), checked without importing it."""
+    if study.tracking is not None and importlib.util.find_spec("mlflow") is None:
+        raise InputError("tracking", "MLflow is not installed: pip install 'promptbias[mlflow]'")
 
 
 def check_splits(dataset: DatasetEntry, probe: ProbeConfig, seed: int, splits: SplitLoader) -> None:

@@ -24,6 +24,7 @@ from promptbias.lm.machine import cpu_dtype, dtype_name, environment, matmul_flo
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.metrics.probe_comparison import compare_probes, largest_changes
+from promptbias.study.claim import ClaimSettings, claim_folder
 from promptbias.study.config import ModelEntry, Study
 from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.study.preflight import check_study
@@ -270,8 +271,11 @@ def run_study(
     command: str = "promptbias run",
     progress: bool = True,
     executor: Executor = run_units,
+    claim: ClaimSettings | None = None,
 ) -> str:
-    """Run (or resume) the whole study with ``executor`` and return the summary text.
+    """Run (or resume) the whole study with ``executor`` and return the summary text. The results folder is
+    claimed once the input is checked, for the rest of the run (``claim``: wait for a run that holds it, or
+    stop with FolderInUse); a unit that such a run completed meanwhile is skipped by ``run_unit``.
 
     When units fail, the metrics, comparison and report still cover the complete ones, and IncompleteStudy
     carries that summary with the failed units named.
@@ -279,6 +283,13 @@ def run_study(
     suite = resolve_suite(study)
     pending = pending_units(study)  # checksums every unit's files: once
     check_study(study, suite, pending)  # bad input: one InputError, nothing written
+    with claim_folder(study.results_dir, command, claim):
+        return _run_claimed(study, suite, pending, command, progress, executor)
+
+
+def _run_claimed(
+    study: Study, suite: pd.DataFrame, pending: list[Unit], command: str, progress: bool, executor: Executor
+) -> str:
     if progress and pending:
         print(
             estimate_text(study, pending, len(suite), matmul_flops_per_second(), dtype_name(cpu_dtype())),
@@ -299,6 +310,10 @@ def run_study(
     if not complete:
         raise IncompleteStudy(failures_text(failed), failed)
     finish_study(study, complete)
+    if study.tracking is not None:
+        from promptbias.study.tracking import track_study  # MLflow: imported only when a study is tracked
+
+        track_study(study, complete, units_fingerprint(study.results_dir, complete))
     summary = summary_text(study, failed)
     if failed:
         raise IncompleteStudy(summary, failed)
