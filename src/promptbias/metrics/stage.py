@@ -10,7 +10,7 @@ from promptbias import store
 from promptbias.errors import InputError, collected_input_warnings
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
 from promptbias.metrics.inference import uncertainty
-from promptbias.metrics.inference.permutation import DEFAULT_PERMUTATIONS
+from promptbias.metrics.inference.engine import DEFAULT_PERMUTATIONS
 from promptbias.metrics.loading import incomplete_units, load_predictions, read_groups_file, resolve_groups
 
 SUMMARY_FILE = "summary.json"
@@ -66,11 +66,13 @@ def run_metrics(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
     suite: str | Path | None = None,
+    scope: str | None = None,
+    reference_probe: str | None = None,
 ) -> MetricsResult:
     """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
 
     Warnings about the inputs (see ``load_predictions``) go into the summary's warnings, first."""
-    check_options(ci, correction, n_boot, n_permutations, calibrate)
+    check_options(ci, correction, n_boot, n_permutations, calibrate, scope)
     check_out_dir(out_dir)
     with collected_input_warnings() as read_warnings:
         predictions = load_predictions(inputs)
@@ -88,6 +90,8 @@ def run_metrics(
         n_permutations=n_permutations,
         calibrate=calibrate,
         suite=suite,
+        scope=scope,
+        reference_probe=reference_probe,
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
     result.summary["warnings"] = [*read_warnings, *incomplete_units(inputs), *result.summary["warnings"]]

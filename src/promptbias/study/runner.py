@@ -23,7 +23,7 @@ from promptbias import store
 from promptbias.lm.machine import environment, matmul_flops_per_second
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
-from promptbias.metrics.probe_comparison import compare_probes, largest_changes
+from promptbias.metrics.probe_comparison import largest_differences, reference_probe
 from promptbias.study.config import ModelEntry, Study
 from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.study.preflight import check_study
@@ -151,7 +151,7 @@ def test_accuracy_table(folder: Path, units: list[Unit]) -> pd.DataFrame:
 
 
 def finish_study(study: Study, units: list[Unit]) -> None:
-    """Metrics over all units, the probe comparison and the report; skipped when nothing changed since."""
+    """Metrics over all units (with the probe differences) and the report; skipped when nothing changed since."""
     from promptbias.metrics import run_metrics
     from promptbias.report import build_report
 
@@ -167,18 +167,18 @@ def finish_study(study: Study, units: list[Unit]) -> None:
     accuracy = test_accuracy_table(folder, units)
     store.write_frame(folder / "test_accuracy.csv", accuracy)
     groups = str(study.metrics.groups) if study.metrics.groups else None
-    result = run_metrics(
+    labels = [probe.label for probe in study.probes]
+    reference = reference_probe(labels, {probe.label for probe in study.probes if probe.probe_kind.tuned})
+    run_metrics(
         [folder / "units" / unit.unit_id for unit in sorted(units, key=lambda u: u.unit_id)],
         folder / "metrics",
         ci=study.metrics.ci,
         groups_file=groups,
         correction=study.metrics.correction,
         suite=study.suite.source,
+        scope=study.metrics.scope,
+        reference_probe=reference,
     )
-    reference = next((p.label for p in study.probes if p.probe_kind.tuned), study.probes[0].label)
-    comparison = compare_probes(result.gaps, accuracy, reference)
-    if not comparison.empty:
-        store.write_frame(folder / "probe_comparison.csv", comparison)
     build_report(folder, folder / "report")
     store.write_json(done, {**state, "suite": study.suite.source})
 
@@ -211,24 +211,38 @@ def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
     method = f"{study.metrics.ci} test, {study.metrics.correction} correction; intervals: {INTERVAL_NAMES[study.metrics.ci]}"
     lines += ["", f"{title} ({method}):"]
     lines.append(top[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
-    comparison_file = folder / "probe_comparison.csv"
-    if comparison_file.exists():
-        changes = largest_changes(pd.read_csv(comparison_file), 5)
-        lines += ["", "Largest changes of a gap between a hand-written probe and the soft prompt:"]
-        columns = [
-            "model",
-            "probe",
-            "category",
-            "group",
-            "metric",
-            "gap_mean",
-            "reference_gap_mean",
-            "gap_change",
-        ]
-        lines.append(changes[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+    differences = pd.read_csv(folder / "metrics" / "probe_differences.csv")
+    if not differences.empty:
+        lines += ["", probe_differences_text(differences)]
     if failed:
         lines += ["", failures_text(failed)]
     return "\n".join(lines)
+
+
+def probe_differences_text(differences: pd.DataFrame, count: int = 5) -> str:
+    """The largest significant differences between a probe's gaps and the reference probe's (paired test,
+    95% interval), or a line saying that none is significant."""
+    reference = ", ".join(sorted(set(differences["reference_probe"])))
+    tested = int(differences["p_value"].notna().sum())
+    largest = largest_differences(differences, count)
+    if largest.empty:
+        return f"Probe differences against {reference}: none of {tested} tested differences is significant."
+    columns = [
+        "model",
+        "probe",
+        "category",
+        "group",
+        "metric",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_adjusted",
+    ]
+    title = (
+        f"Largest significant differences of a gap between a probe and {reference} "
+        f"({len(differences[differences['significant'].astype(bool)])} of {tested} tested):"
+    )
+    return "\n".join([title, largest[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}")])
 
 
 def failures_text(failed: Sequence[UnitOutcome]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.inference.permutation import BLOCK_KEY, sentence_slots
+from promptbias.metrics.inference.engine import BLOCK_KEY, sentence_slots
 from promptbias.metrics.inference.streams import random_stream
 
 CALIBRATION_STREAM = "calibration"
