@@ -269,6 +269,8 @@ def verdicts(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
             inside = (wording[keys] == pd.Series(key, index=keys)).all(axis=1)
             words = wording[inside]
         detectable = frame["min_detectable_gap"].dropna()
+        tested = frame["p_value"].notna() if "p_value" in frame else frame["min_detectable_gap"].notna()
+        undetectable = int((tested & frame["min_detectable_gap"].isna()).sum())
         flagged_defaults = sorted(set(frame.loc[frame["significant"] & frame["default_group"], "group"]))
         rows.append(
             {
@@ -286,9 +288,32 @@ def verdicts(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
                 "wording_significant": int(words["significant"].sum()) if words is not None else None,
                 "wording_groups": words["group"].nunique() if words is not None else 0,
                 "flagged_defaults": flagged_defaults,
+                "n_tested": int(tested.sum()),
+                "undetectable": undetectable,
+                "scope": frame["scope"].iloc[0]
+                if "scope" in frame and frame["scope"].notna().any()
+                else None,
+                "n_templates": int(frame["n_templates"].max()) if "n_templates" in frame else None,
+                "templates_for_tenth": templates_for(frame, undetectable),
             }
         )
     return rows
+
+
+def templates_for(frame: pd.DataFrame, undetectable: int, size: float = 0.1) -> int | None:
+    """About how many templates an attribute needs for its largest minimum detectable gap to come down to
+    ``size`` (the noise of a mean over templates falls as 1 / sqrt(templates)); a gap the design cannot
+    detect counts as its metric's reach, (k - 1) / k, so the answer is then a lower bound. None when the
+    design already detects ``size``."""
+    if "n_templates" not in frame or frame["n_templates"].isna().all():
+        return None
+    groups = frame["group"].nunique()
+    largest = frame["min_detectable_gap"].max()  # NaN when no gap of the attribute is detectable
+    if undetectable:
+        largest = max(0.0 if pd.isna(largest) else largest, (groups - 1) / groups)
+    if pd.isna(largest) or largest <= size:
+        return None
+    return math.ceil(float(frame["n_templates"].max()) * (largest / size) ** 2)
 
 
 def flip_evidence(
