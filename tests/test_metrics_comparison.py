@@ -11,7 +11,12 @@ from promptbias.metrics.gaps import gap_metrics
 from promptbias.metrics.inference import simulation
 from promptbias.metrics.loading import normalise_predictions
 from promptbias.metrics.metric_table import template_counts
-from promptbias.metrics.probe_comparison import largest_differences, probe_differences, reference_probe
+from promptbias.metrics.probe_comparison import (
+    largest_differences,
+    probe_differences,
+    probe_differences_text,
+    reference_probe,
+)
 from promptbias.schema import PROBE_DIFFERENCE_COLUMNS
 
 RATE_METRICS = gap_metrics(probabilities=False)
@@ -106,3 +111,16 @@ def test_false_alarms_and_power_on_simulated_probe_pairs() -> None:
     assert sum(differences(seed, False)["significant"].any() for seed in range(30)) <= 5
     found = sum(simulation.probe_difference_found(differences(10_000 + seed, True)) for seed in range(15))
     assert found >= 11
+
+
+def test_end_of_run_lines_show_only_tested_significant_differences() -> None:
+    frame = two_probes({"few": ["seed0", "seed1"], "soft": ["seed0", "seed1"]})
+    table = compute_metrics(frame, n_permutations=50, n_boot=20, reference_probe="soft").probe_differences
+    quiet = probe_differences_text(table)
+    assert (
+        quiet
+        == f"Probe differences against soft: none of {table['p_value'].notna().sum()} tested differences is significant."
+    )
+    table.loc[0, ["significant", "difference", "ci_low", "ci_high"]] = [True, 0.4321, 0.2, 0.66]
+    loud = probe_differences_text(table)
+    assert "(1 of" in loud and "+0.432" in loud and "+0.660" in loud and len(loud.splitlines()) == 3

@@ -72,3 +72,29 @@ def largest_differences(differences: pd.DataFrame, count: int = 10) -> pd.DataFr
     significant = differences[differences["significant"].astype(bool)]
     order = significant["difference"].abs().sort_values(ascending=False, kind="stable").index[:count]
     return significant.loc[order].reset_index(drop=True)
+
+
+def probe_differences_text(differences: pd.DataFrame, count: int = 5) -> str:
+    """The largest significant differences between a probe's gaps and the reference probe's (paired test,
+    95% interval), or a line saying that none is significant."""
+    reference = ", ".join(sorted(set(differences["reference_probe"])))
+    tested = int(differences["p_value"].notna().sum())
+    largest = largest_differences(differences, count)
+    if largest.empty:
+        return f"Probe differences against {reference}: none of {tested} tested differences is significant."
+    columns = [
+        "model",
+        "probe",
+        "category",
+        "group",
+        "metric",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_adjusted",
+    ]
+    title = (
+        f"Largest significant differences of a gap between a probe and {reference} "
+        f"({len(differences[differences['significant'].astype(bool)])} of {tested} tested):"
+    )
+    return "\n".join([title, largest[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}")])

@@ -23,7 +23,7 @@ from promptbias import store
 from promptbias.lm.machine import environment, matmul_flops_per_second
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
-from promptbias.metrics.probe_comparison import largest_differences, reference_probe
+from promptbias.metrics.probe_comparison import probe_differences_text, reference_probe
 from promptbias.study.config import ModelEntry, Study
 from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.study.preflight import check_study
@@ -217,32 +217,6 @@ def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
     if failed:
         lines += ["", failures_text(failed)]
     return "\n".join(lines)
-
-
-def probe_differences_text(differences: pd.DataFrame, count: int = 5) -> str:
-    """The largest significant differences between a probe's gaps and the reference probe's (paired test,
-    95% interval), or a line saying that none is significant."""
-    reference = ", ".join(sorted(set(differences["reference_probe"])))
-    tested = int(differences["p_value"].notna().sum())
-    largest = largest_differences(differences, count)
-    if largest.empty:
-        return f"Probe differences against {reference}: none of {tested} tested differences is significant."
-    columns = [
-        "model",
-        "probe",
-        "category",
-        "group",
-        "metric",
-        "difference",
-        "ci_low",
-        "ci_high",
-        "p_adjusted",
-    ]
-    title = (
-        f"Largest significant differences of a gap between a probe and {reference} "
-        f"({len(differences[differences['significant'].astype(bool)])} of {tested} tested):"
-    )
-    return "\n".join([title, largest[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}")])
 
 
 def failures_text(failed: Sequence[UnitOutcome]) -> str:
