@@ -99,25 +99,27 @@ def prompt_variance(results: Sequence[BlockNull]) -> tuple[list[np.ndarray], np.
     """The variance between prompts of each attribute's gaps beyond the sentences' noise, per metric, pooled
     over the groups of every attribute of a family, and its degrees of freedom.
 
-    Per attribute with k groups and R runs, the excess is the mean observed between-run variance S less its
-    permutation mean (which keeps each run's sentence noise and removes any prompt x group tilt). A tilt of
-    each group by its own prompt effect of variance t moves a gap by (k - 1) / k t, so the excesses are pooled
-    as k / (k - 1) x excess, weighted by (k - 1)(R - 1) degrees of freedom, clipped at 0, and scaled back by
-    (k - 1) / k per attribute. The degrees of freedom are the weights' sum times (pooled / S)^2 (S taken as a
-    chi-square variance, the permutation mean as known)."""
+    Per attribute with k groups and R runs, the excess is the mean observed between-run variance less its
+    permutation mean E (which keeps each run's sentence noise and scatters any prompt x group tilt). A tilt of
+    each group by its own prompt effect of variance t moves a gap by (k - 1) / k t, so each excess is scaled
+    by k / (k - 1) and the attributes are pooled with inverse-variance weights: an excess estimated from
+    (k - 1)(R - 1) degrees of freedom has variance about 2 E^2 / ((k - 1)(R - 1)) where prompts add little.
+    The pooled value is clipped at 0 and scaled back by (k - 1) / k per attribute. Its degrees of freedom
+    (as a scaled chi-square) are 2 pooled^2 / its variance, the variance taken with E + pooled in place of E.
+    """
     sizes = np.array([r.observed.shape[0] for r in results], dtype=float)
-    weights = (sizes - 1) * np.array([max(int(r.n_runs.max()), 2) - 1 for r in results])
+    freedom = ((sizes - 1) * np.array([max(int(r.n_runs.max()), 2) - 1 for r in results]))[:, None]
     factor = (sizes / (sizes - 1))[:, None]
     total = np.stack([nan_mean(r.observed_variance, axis=0) for r in results]) * factor
     expected = np.stack([nan_mean(nan_mean(r.null_variance, axis=0), axis=0) for r in results]) * factor
-    present = ~np.isnan(total) & ~np.isnan(expected)
-    weight = np.where(present, weights[:, None], 0.0)
+    usable = ~np.isnan(total) & (expected > engine.STILL)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pooled_total = (np.where(present, total, 0.0) * weight).sum(axis=0) / weight.sum(axis=0)
-        pooled_expected = (np.where(present, expected, 0.0) * weight).sum(axis=0) / weight.sum(axis=0)
-        pooled = np.maximum(np.nan_to_num(pooled_total - pooled_expected), 0.0)
-        freedom = weight.sum(axis=0) * (pooled / pooled_total) ** 2
-    return [pooled / factor[index] for index in range(len(results))], freedom
+        weight = np.where(usable, freedom / np.where(usable, expected, 1.0) ** 2, 0.0)
+        pooled = (np.where(usable, total - expected, 0.0) * weight).sum(axis=0) / weight.sum(axis=0)
+        pooled = np.maximum(np.nan_to_num(pooled), 0.0)
+        spread = 2 * (weight**2 * (expected + pooled) ** 2 / freedom).sum(axis=0) / weight.sum(axis=0) ** 2
+        pooled_freedom = 2 * pooled**2 / spread
+    return [pooled / factor[index] for index in range(len(results))], pooled_freedom
 
 
 def gap_prompt_sd(result: BlockNull) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Uncertainty across runs: 95% intervals and p-values for "mean = 0", and corrections for many tests.
+"""Uncertainty across runs: 95% intervals and p-values for "mean = 0" (the corrections for many tests are the
+engine's, ``metrics/inference/engine.py``).
 
 Methods (``--ci``), for n values with mean m and sample standard deviation s (ddof = 1), se = s / sqrt(n):
 - ``permutation`` (the default): the permutation test of ``metrics/inference/permutation.py`` (group labels
