@@ -207,7 +207,18 @@ def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
     shown = significant if not significant.empty else gaps
     title = "Largest significant gaps" if not significant.empty else "Largest gaps (none significant)"
     top = shown.reindex(shown["gap_mean"].abs().sort_values(ascending=False).index).head(10)
-    columns = ["model", "probe", "category", "group", "metric", "n_runs", "gap_mean", "ci_low", "ci_high"]
+    columns = [
+        "model",
+        "probe",
+        "category",
+        "group",
+        "metric",
+        "n_runs",
+        "gap_mean",
+        "ci_low",
+        "ci_high",
+        "scope",
+    ]
     method = f"{study.metrics.ci} test, {study.metrics.correction} correction; intervals: {INTERVAL_NAMES[study.metrics.ci]}"
     lines += ["", f"{title} ({method}):"]
     lines.append(top[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
