@@ -34,7 +34,7 @@ def test_undefined_draws_never_reach_and_leave_the_sd() -> None:
     null = np.array([[np.nan], [2.0], [0.5], [-1.0], [np.nan]])
     result = engine.family_test(observed, null, "none")
     assert result["p_value"][0] == pytest.approx((1 + 2) / (1 + 5))  # 2.0 and -1.0 reach |1|; NaN does not
-    assert result["null_sd"][0] == pytest.approx(np.std([2.0, 0.5, -1.0], ddof=1))
+    assert result["null_sd"][0] == pytest.approx(np.std([1.0, 2.0, 0.5, -1.0], ddof=1))  # observed among them
     tie = engine.family_test(np.array([0.3]), np.array([[0.3], [0.1], [-0.2]]), "none")
     assert tie["p_value"][0] == pytest.approx(2 / 4)  # a draw equal to the observed value reaches it
 

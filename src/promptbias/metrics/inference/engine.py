@@ -16,9 +16,10 @@ attribute never moves another key's draws. Runs are paired by seed number (``pai
 ``family_test`` turns an observed statistic and its null draws into p-values, adjusted p-values and the
 minimum detectable effect, with one rule for every test:
 
-- the null sd is the standard deviation (ddof = 1) of the draws that are defined; a draw that is undefined
-  (NaN, e.g. a rate with no denominator after a rearrangement) never reaches the observed value and is left
-  out of the sd; a statistic whose null never moves (sd below ``STILL``) or is undefined gets p = NaN, is
+- the null sd is the standard deviation (ddof = 1) of the observed statistic and the draws that are defined
+  (the observed arrangement is one of the B + 1, so that studentising treats it like the draws and the test
+  stays exact); a draw that is undefined (NaN, e.g. a rate with no denominator after a rearrangement) never
+  reaches the observed value and is left out of the sd; a statistic whose null never moves (sd below ``STILL``) or is undefined gets p = NaN, is
   never significant and is left out of its family;
 - a draw reaches the observed value when it is at least (1 - ``TIES``) times as large, so ties count;
 - p = (1 + draws that reach) / (1 + B), never 0;
@@ -318,7 +319,7 @@ def _pair_mean_gaps(sums: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
 
 
 def null_sd(null: np.ndarray) -> np.ndarray:
-    """The sd (ddof = 1) of each column's defined draws; NaN with fewer than two."""
+    """The sd (ddof = 1) of each column's defined values; NaN with fewer than two."""
     counts = (~np.isnan(null)).sum(axis=0)
     sd = np.full(null.shape[1:], np.nan)
     spread = counts >= 2
@@ -351,7 +352,7 @@ def family_test(
     studentised draw (``maxt``, ``holm``, ``bh``: their first rejection needs the family-wise level) or of
     the statistic's own (``none``)."""
     n_draws = len(null)
-    sd = null_sd(null)
+    sd = null_sd(np.vstack([observed, null]))  # the observed statistic is one of the B + 1 arrangements
     scale = sd if scale is None else np.asarray(scale, dtype=float)
     testable = (sd > STILL) & ~np.isnan(observed) & (scale > STILL)
     finite = ~np.isnan(null)

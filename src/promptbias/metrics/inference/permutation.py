@@ -192,7 +192,9 @@ def family_gaps(
         )
         grids.append(grid.assign(**dict(zip(engine.BLOCK_KEY, block.key, strict=True))))
         shape = result.observed.shape
-        sd = engine.null_sd(result.null.reshape(len(result.null), -1))
+        sd = engine.null_sd(
+            np.vstack([result.observed.reshape(1, -1), result.null.reshape(len(result.null), -1)])
+        )
         runs = np.maximum(result.n_runs, 1).reshape(-1)
         extra = (
             np.broadcast_to(pooled[index], shape).reshape(-1) / runs if scope == MODEL else np.zeros(len(sd))
