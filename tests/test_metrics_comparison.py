@@ -106,7 +106,7 @@ def differences(seed: int, differ: bool) -> pd.DataFrame:
 def test_false_alarms_and_power_on_simulated_probe_pairs() -> None:
     """30 fair probe pairs (one model, two probes that read templates their own way): at most 5 with any
     significant difference (Binomial(30, 0.06): 6 or more has probability 0.008). 15 pairs where the
-    probe tilts one group (a probe-induced gap of about +0.095): found in at least 11 (benchmarks: about 0.95;
+    probe tilts one group (a probe-induced gap of about +0.095): found in at least 11 (benchmarks/verdicts.py: 0.91 of 200;
     at a power of 0.9, 10 or fewer has probability 0.013)."""
     assert sum(differences(seed, False)["significant"].any() for seed in range(30)) <= 5
     found = sum(simulation.probe_difference_found(differences(10_000 + seed, True)) for seed in range(15))

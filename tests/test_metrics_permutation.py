@@ -193,7 +193,7 @@ def test_default_test_is_the_model_scope_and_holds_its_false_alarm_rate_and_powe
     fair = sum(found_and_flagged(seed, biased=False)[1] for seed in range(40))
     assert fair <= 6
     # 20 studies with a planted negative-FPR gap of about +0.095, where benchmarks/verdicts.py measures a
-    # power of about 0.8 (200 studies): 11 or fewer found would have probability 0.01
+    # power of 0.795 (200 studies): 11 or fewer found would have probability 0.01 at a power of 0.8
     found = sum(found_and_flagged(10_000 + seed, biased=True)[0] for seed in range(20))
     assert found >= 12
 
@@ -201,7 +201,7 @@ def test_default_test_is_the_model_scope_and_holds_its_false_alarm_rate_and_powe
 def test_prompts_that_tilt_the_groups_fool_the_prompt_scope_but_not_the_model_scope() -> None:
     # each run tilts each group's logits its own way (between-run variance of gaps ~2x within-run): no group
     # is treated differently by the model. 30 studies: the model scope flags at most 5 (Binomial(30, 0.06):
-    # 6 or more has probability 0.008); the prompt scope flags most of them (benchmarks: about 0.95)
+    # 6 or more has probability 0.008); the prompt scope flags most of them (benchmarks/verdicts.py: 0.96 of 200)
     model = sum(found_and_flagged(seed, biased=False, tilt=simulation.TILT)[1] for seed in range(30))
     prompts = sum(
         found_and_flagged(seed, biased=False, scope="prompts", tilt=simulation.TILT)[1] for seed in range(30)
