@@ -4,9 +4,9 @@
         [--scenarios 200] [--runs 5 3]
 
 First the group verdicts in both scopes (``--scenarios`` studies per scenario, ``--runs`` runs per study):
-fair studies, fair studies whose runs tilt the groups their own way (``simulation.TILT``), fair studies where one
-term of a group behaves apart (``term_shift``), biased studies; then the probe differences on simulated probe
-pairs and the model differences on simulated model pairs. Then the older table:
+fair studies, fair studies whose runs tilt the groups their own way (``simulation.TILT``), fair studies where
+one term of a group behaves apart (``term_shift``), biased studies; then the probe differences on simulated
+probe pairs and the model differences on simulated model pairs. Then the older table:
 
 For each method (its own default correction: max-T for the permutation test, Holm otherwise), on ``--studies``
 fair and as many biased studies of ``promptbias.metrics.inference.simulation`` (5 runs, attributes of 6, 4 and 3

@@ -106,8 +106,8 @@ def differences(seed: int, differ: bool) -> pd.DataFrame:
 def test_false_alarms_and_power_on_simulated_probe_pairs() -> None:
     """30 fair probe pairs (one model, two probes that read templates their own way): at most 5 with any
     significant difference (Binomial(30, 0.06): 6 or more has probability 0.008). 15 pairs where the
-    probe tilts one group (a probe-induced gap of about +0.095): found in at least 11 (benchmarks/verdicts.py: 0.91 of 200;
-    at a power of 0.9, 10 or fewer has probability 0.013)."""
+    probe tilts one group (a probe-induced gap of about +0.095): found in at least 11 (benchmarks/verdicts.py:
+    0.91 of 200; at a power of 0.9, 10 or fewer has probability 0.013)."""
     assert sum(differences(seed, False)["significant"].any() for seed in range(30)) <= 5
     found = sum(simulation.probe_difference_found(differences(10_000 + seed, True)) for seed in range(15))
     assert found >= 11
@@ -117,10 +117,8 @@ def test_end_of_run_lines_show_only_tested_significant_differences() -> None:
     frame = two_probes({"few": ["seed0", "seed1"], "soft": ["seed0", "seed1"]})
     table = compute_metrics(frame, n_permutations=50, n_boot=20, reference_probe="soft").probe_differences
     quiet = probe_differences_text(table)
-    assert (
-        quiet
-        == f"Probe differences against soft: none of {table['p_value'].notna().sum()} tested differences is significant."
-    )
+    tested = table["p_value"].notna().sum()
+    assert quiet == f"Probe differences against soft: none of {tested} tested differences is significant."
     table.loc[0, ["significant", "difference", "ci_low", "ci_high"]] = [True, 0.4321, 0.2, 0.66]
     loud = probe_differences_text(table)
     assert "(1 of" in loud and "+0.432" in loud and "+0.660" in loud and len(loud.splitlines()) == 3

@@ -201,7 +201,7 @@ def test_default_test_is_the_model_scope_and_holds_its_false_alarm_rate_and_powe
 def test_prompts_that_tilt_the_groups_fool_the_prompt_scope_but_not_the_model_scope() -> None:
     # each run tilts each group's logits its own way (between-run variance of gaps ~2x within-run): no group
     # is treated differently by the model. 30 studies: the model scope flags at most 5 (Binomial(30, 0.06):
-    # 6 or more has probability 0.008); the prompt scope flags most of them (benchmarks/verdicts.py: 0.96 of 200)
+    # 6 or more has probability 0.008); the prompt scope flags most of them (benchmarks/verdicts.py: 0.96)
     model = sum(found_and_flagged(seed, biased=False, tilt=simulation.TILT)[1] for seed in range(30))
     prompts = sum(
         found_and_flagged(seed, biased=False, scope="prompts", tilt=simulation.TILT)[1] for seed in range(30)

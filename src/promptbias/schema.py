@@ -58,8 +58,8 @@ DISAGREEMENT_COLUMNS = (
 # (metrics/inference/engine.py, paired_test).
 PROBE_DIFFERENCE_COLUMNS = (
     "model", "dataset", "probe", "reference_probe", "category", "group", "metric", "gap_mean",
-    "reference_gap_mean", "difference", "null_sd", "ci_low", "ci_high", "p_value", "p_adjusted", "significant",
-    "n_run_pairs", "n_templates", "n_permutations",
+    "reference_gap_mean", "difference", "null_sd", "ci_low", "ci_high", "p_value", "p_adjusted",
+    "significant", "n_run_pairs", "n_templates", "n_permutations",
 )  # fmt: skip
 
 # model_differences.csv: per pair of models, the difference of their gaps with the paired test (metrics/inference/model_comparison.py).

@@ -38,7 +38,8 @@ from promptbias.suites.defaults import default_groups
 DEFAULT_BOOTSTRAP = 1000
 RESAMPLED_INTERVALS = (uncertainty.PERMUTATION, "bootstrap", "multibootstrap")
 INTERVAL_NAMES = {
-    uncertainty.PERMUTATION: "the bootstrap of the verdict's scope: runs and templates (model), templates (prompts)",
+    uncertainty.PERMUTATION: "the bootstrap of the verdict's scope: runs and templates (model), "
+    "templates (prompts)",
     "multibootstrap": "two-level bootstrap (runs and templates)",
     "bootstrap": "template bootstrap (runs fixed)",
     "t": "t across runs",

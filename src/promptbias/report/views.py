@@ -490,8 +490,8 @@ def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
 
 
 SCOPE_WORDS = {
-    "model": "the model: the runs' prompts taken as a sample of prompts (a gap must exceed the spread between "
-    "prompts as well as the sentences' noise)",
+    "model": "the model: the runs' prompts taken as a sample of prompts (a gap must exceed the spread "
+    "between prompts as well as the sentences' noise)",
     "prompts": "these prompts: the runs held fixed (a gap one prompt happens to make counts)",
 }
 

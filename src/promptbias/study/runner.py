@@ -151,7 +151,8 @@ def test_accuracy_table(folder: Path, units: list[Unit]) -> pd.DataFrame:
 
 
 def finish_study(study: Study, units: list[Unit]) -> None:
-    """Metrics over all units (with the probe differences) and the report; skipped when nothing changed since."""
+    """Metrics over all units (with the probe differences) and the report; skipped when nothing changed
+    since."""
     from promptbias.metrics import run_metrics
     from promptbias.report import build_report
 

@@ -19,8 +19,8 @@ minimum detectable effect, with one rule for every test:
 - the null sd is the standard deviation (ddof = 1) of the observed statistic and the draws that are defined
   (the observed arrangement is one of the B + 1, so that studentising treats it like the draws and the test
   stays exact); a draw that is undefined (NaN, e.g. a rate with no denominator after a rearrangement) never
-  reaches the observed value and is left out of the sd; a statistic whose null never moves (sd below ``STILL``) or is undefined gets p = NaN, is
-  never significant and is left out of its family;
+  reaches the observed value and is left out of the sd; a statistic whose null never moves (sd below
+  ``STILL``) or is undefined gets p = NaN, is never significant and is left out of its family;
 - a draw reaches the observed value when it is at least (1 - ``TIES``) times as large, so ties count;
 - p = (1 + draws that reach) / (1 + B), never 0;
 - corrections within a family: ``maxt`` (Westfall-Young max-T, step-down, on statistics studentised by their

@@ -62,8 +62,9 @@ def simulate_study(
 ) -> pd.DataFrame:
     """One synthetic study (see the module): fair, or biased against ``BIASED_GROUP`` by ``shift``; each run
     tilting the groups by ``tilt``; with ``term_shift``, ``TERMS`` terms per group, one of them shifted. With
-    ``prompt``, each (run, template) gets that prompt's own effect (sd ``PROMPT_SD``, its own stream), and every
-    other draw stays the seed's: two prompts of one study read the same sentences with the same model."""
+    ``prompt``, each (run, template) gets that prompt's own effect (sd ``PROMPT_SD``, its own stream), and
+    every other draw stays the seed's: two prompts of one study read the same sentences with the same
+    model."""
     rng = np.random.default_rng(seed)
     reading = None if prompt is None else np.random.default_rng([seed, prompt])
     terms = TERMS if term_shift else 1
