@@ -1,6 +1,12 @@
 """False alarms and power of every test of `promptbias metrics`, on synthetic studies with a known truth.
 
     PYTHONPATH=src python benchmarks/verdicts.py [--studies 200] [--resamples 1000] [--shifts 0.6 0.8 1.0]
+        [--scenarios 200] [--runs 5 3]
+
+First the group verdicts in both scopes (``--scenarios`` studies per scenario, ``--runs`` runs per study):
+fair studies, fair studies whose runs tilt the groups their own way (``simulation.TILT``), fair studies where
+one term of a group behaves apart (``term_shift``), biased studies; then the probe differences on simulated
+probe pairs and the model differences on simulated model pairs. Then the older table:
 
 For each method (its own default correction: max-T for the permutation test, Holm otherwise), on ``--studies``
 fair and as many biased studies of ``promptbias.metrics.inference.simulation`` (5 runs, attributes of 6, 4 and 3
@@ -20,13 +26,114 @@ import numpy as np
 import pandas as pd
 
 from promptbias.metrics.compute import gaps_of
-from promptbias.metrics.inference import simulation, uncertainty
+from promptbias.metrics.gaps import gap_metrics
+from promptbias.metrics.inference import engine, permutation, simulation, uncertainty
+from promptbias.metrics.inference.model_comparison import compare_models
 from promptbias.metrics.loading import normalise_predictions, resolve_groups
+from promptbias.metrics.metric_table import template_counts
+from promptbias.metrics.probe_comparison import probe_differences
 
 FAIR_SEEDS = 0
 BIASED_SEEDS = 1_000_000
 SHIFT_SEEDS = 2_000_000
 LARGE_TEMPLATES_PER_CLASS = 600
+RATE_METRICS = gap_metrics(probabilities=False)  # accuracy, and FPR and TPR per class
+SCENARIOS = {  # name: simulate_study options, and whether the planted group counts as found
+    "fair": {"biased": False},
+    "fair, each run tilts the groups": {"biased": False, "tilt": simulation.TILT},
+    "fair, one term of a group apart": {"biased": False, "term_shift": 2 * simulation.SHIFT},
+    "biased group (gap ~0.095)": {"biased": True},
+}
+
+
+def both_scopes(predictions: pd.DataFrame, permutations: int, seed: int) -> dict[str, pd.DataFrame]:
+    """The gap verdicts of one study in each scope, from one set of permutations; and the disagreement."""
+    parts = [
+        (block, permutation.block_null(block, RATE_METRICS, permutations, seed))
+        for block in engine.sentence_blocks(predictions)
+    ]
+    tables = {
+        scope: permutation.family_gaps(parts, RATE_METRICS, scope, engine.MAX_T, uncertainty.ALPHA)
+        for scope in permutation.SCOPES
+    }
+    tables["disagreement"] = permutation.family_disagreement(parts, engine.MAX_T, uncertainty.ALPHA)
+    return tables
+
+
+def scope_rows(studies: int, runs: int, permutations: int) -> list[dict[str, object]]:
+    """Per scenario and scope: share of studies with any flag, flags per study, planted group found."""
+    rows = []
+    for index, (name, options) in enumerate(SCENARIOS.items()):
+        started = time.perf_counter()
+        outcomes = []
+        for study in range(studies):
+            seed = SHIFT_SEEDS * (index + 1) + study
+            predictions = normalise_predictions(simulation.simulate_study(seed, runs=runs, **options))
+            outcomes.append(both_scopes(predictions, permutations, seed))
+        seconds = (time.perf_counter() - started) / studies
+        ratio = np.mean([tables["disagreement"]["variance_ratio"].mean() for tables in outcomes])
+        disagreeing = np.mean([tables["disagreement"]["significant"].any() for tables in outcomes])
+        for scope in permutation.SCOPES:
+            flagged = [
+                tables[scope].assign(significant=tables[scope]["p_adjusted"] < 0.05) for tables in outcomes
+            ]
+            rows.append(
+                {
+                    "scenario": name,
+                    "runs": runs,
+                    "scope": scope,
+                    "studies with any significant gap": np.mean([t["significant"].any() for t in flagged]),
+                    "false flags per study": np.nan
+                    if options["biased"]
+                    else np.mean([t["significant"].sum() for t in flagged]),
+                    "biased group found": np.mean([simulation.biased_group_found(t) for t in flagged])
+                    if options["biased"]
+                    else np.nan,
+                    "variance ratio (mean)": ratio,
+                    "prompt disagreement flagged": disagreeing,
+                    "seconds per study (both scopes)": seconds,
+                }
+            )
+    return rows
+
+
+def difference_rows(pairs: int, permutations: int) -> list[dict[str, object]]:
+    """Probe differences (simulated probe pairs) and model differences (simulated model pairs)."""
+    rows = []
+    for kind, simulate, test, found in (
+        ("probe", simulation.simulate_probe_pair, _probe_test, simulation.probe_difference_found),
+        ("model", simulation.simulate_model_pair, _model_test, simulation.model_difference_found),
+    ):
+        for differ in (False, True):
+            started = time.perf_counter()
+            tables = [
+                test(
+                    template_counts(normalise_predictions(simulate(seed, differ=differ))), permutations, seed
+                )
+                for seed in range(BIASED_SEEDS * differ, BIASED_SEEDS * differ + pairs)
+            ]
+            rows.append(
+                {
+                    "test": f"{kind} differences",
+                    "truth": "differ by ~0.095" if differ else "fair",
+                    "pairs": pairs,
+                    "pairs with any significant difference": np.mean(
+                        [t["significant"].any() for t in tables]
+                    ),
+                    "planted difference found": np.mean([found(t) for t in tables]) if differ else np.nan,
+                    "seconds per pair": (time.perf_counter() - started) / pairs,
+                }
+            )
+    return rows
+
+
+def _probe_test(counts: pd.DataFrame, permutations: int, seed: int) -> pd.DataFrame:
+    options = {"n_permutations": permutations, "seed": seed, "correction": engine.MAX_T}
+    return probe_differences(counts, RATE_METRICS, reference="reference", **options)
+
+
+def _model_test(counts: pd.DataFrame, permutations: int, seed: int) -> pd.DataFrame:
+    return compare_models(counts, RATE_METRICS, n_permutations=permutations, seed=seed)
 
 
 def study_gaps(seed: int, *, biased: bool, method: str, resamples: int, shift: float) -> pd.DataFrame:
@@ -35,7 +142,7 @@ def study_gaps(seed: int, *, biased: bool, method: str, resamples: int, shift: f
         predictions,
         resolve_groups(predictions, None),
         ci=method,
-        correction=uncertainty.default_correction(method),
+        correction=engine.default_correction(method),
         seed=seed,
         n_boot=resamples,
         n_permutations=resamples,
@@ -139,7 +246,28 @@ def main() -> None:
         "--shifts", type=float, nargs="*", default=[0.6, 0.8, 1.0], help="logit shifts to plant"
     )
     parser.add_argument("--power-studies", type=int, default=100, help="biased studies per planted shift")
+    parser.add_argument("--scenarios", type=int, default=200, help="studies (pairs) per scope scenario")
+    parser.add_argument("--runs", type=int, nargs="*", default=[5, 3], help="runs per study of the scenarios")
+    parser.add_argument("--permutations", type=int, default=1000, help="permutations of the scope scenarios")
+    parser.add_argument(
+        "--differences", action=argparse.BooleanOptionalAction, default=True, help="paired tests"
+    )
     arguments = parser.parse_args()
+    if arguments.scenarios:
+        started = time.perf_counter()
+        rows = [
+            row
+            for runs in arguments.runs
+            for row in scope_rows(arguments.scenarios, runs, arguments.permutations)
+        ]
+        print(f"Scopes: {arguments.scenarios} studies per scenario, {arguments.permutations} permutations\n")
+        print(markdown(pd.DataFrame(rows)))
+        if arguments.differences:
+            print("\nDifferences: paired tests\n")
+            print(markdown(pd.DataFrame(difference_rows(arguments.scenarios, arguments.permutations))))
+        print(f"\n{time.perf_counter() - started:.0f} s for the scenarios\n", flush=True)
+    if not (arguments.studies and arguments.methods):
+        return
     biased = arguments.studies if arguments.biased_studies is None else arguments.biased_studies
     table = pd.DataFrame(
         [verdicts(method, arguments.studies, biased, arguments.resamples) for method in arguments.methods]

@@ -207,7 +207,10 @@ def test_a_study_leaves_a_failed_prompt_out_of_every_verdict_and_names_it(tiny_m
     assert metrics["excluded_runs"][0]["reason"] == f"failed: {unit['tuning']['failed']}"
     gaps = pd.read_csv(results / "metrics" / "gaps.csv")
     assert set(gaps["probe"]) == {"zero_shot"}  # the failed prompt's gaps are in no verdict
-    assert not (results / "probe_comparison.csv").exists()  # nor in a comparison with the written probe
+    differences = pd.read_csv(results / "metrics" / "probe_differences.csv")
+    assert differences.empty or "soft_prompt" not in set(differences["probe"]) | set(
+        differences["reference_probe"]
+    )  # nor in a comparison with the written probe
     accuracy = pd.read_csv(results / "test_accuracy.csv").set_index("probe")
     assert accuracy.loc["soft_prompt", "failed"] and accuracy.loc["soft_prompt", "restarts"] == 2
     page = (results / "report" / "index.html").read_text()

@@ -11,7 +11,8 @@ import pytest
 from promptbias.errors import InputError
 from promptbias.metrics import compute_metrics
 from promptbias.metrics.gaps import gap
-from promptbias.metrics.inference.uncertainty import adjust_p_values, bootstrap_interval, mean_interval
+from promptbias.metrics.inference.engine import adjust_p_values
+from promptbias.metrics.inference.uncertainty import bootstrap_interval, mean_interval
 
 
 def sentences(run_id: str, group: str, pairs: list[tuple[int, int]], category: str = "cat") -> list[dict]:

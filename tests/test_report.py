@@ -23,6 +23,7 @@ import pytest
 
 from promptbias.errors import InputError
 from promptbias.metrics import run_metrics
+from promptbias.metrics.inference import simulation
 from promptbias.report import build_report, draw_paper_figures, views
 from promptbias.report.page import render_page
 from promptbias.report.results import load_results
@@ -206,15 +207,35 @@ def test_metrics_folder_alone(study_dir: Path, tmp_path: Path) -> None:
     assert "Resolved study configuration" not in page  # no study.json beside a bare metrics folder
 
 
-def test_probe_comparison_file_is_used(study_dir: Path, tmp_path: Path) -> None:
+def test_probe_section_shows_only_tested_significant_differences(study_dir: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(study_dir, results, ignore=shutil.ignore_patterns("report"))
-    comparison = views.derive_probe_comparison(load_results(results))
-    assert comparison is not None and set(comparison["reference_probe"]) == {"soft"}
-    comparison.loc[0, "gap_change"] = 0.987654
-    write_frame(results / "probe_comparison.csv", comparison)
+    table = pd.read_csv(results / "metrics" / "probe_differences.csv")
+    assert set(table["reference_probe"]) == {"soft"} and set(table["probe"]) == {"zero-shot"}
+    table["significant"] = False
+    write_frame(results / "metrics" / "probe_differences.csv", table)
     page = build_report(results, tmp_path / "report").read_text(encoding="utf-8")
-    assert "+0.988" in page
+    assert "No difference between a probe's gaps and the reference probe's is significant" in page
+    table.loc[0, ["significant", "difference"]] = [True, 0.987654]
+    write_frame(results / "metrics" / "probe_differences.csv", table)
+    page = build_report(results, tmp_path / "report").read_text(encoding="utf-8")
+    assert "+0.988" in page and "is significant: the probes" not in page
+
+
+def test_a_design_that_cannot_detect_a_gap_says_so_and_what_would(tmp_path: Path) -> None:
+    # one run, six templates per attribute: most minimum detectable gaps would exceed what a rate can reach
+    study = simulation.simulate_study(2, biased=False, runs=1, templates_per_class=2)
+    source = tmp_path / "study.tsv"
+    study.to_csv(source, sep="\t", index=False)
+    run_metrics([source], tmp_path / "metrics", n_permutations=200, n_boot=20)
+    page = build_report(tmp_path / "metrics", tmp_path / "report").read_text(encoding="utf-8")
+    assert "this design cannot detect a gap of" in page and "a gap of 0.1 needs about" in page
+    frame = pd.DataFrame(
+        {"group": ["a", "b", "c"], "min_detectable_gap": [0.2, 0.1, np.nan], "n_templates": [10, 10, 10]}
+    )
+    assert views.templates_for(frame, undetectable=0) == 40  # 10 x (0.2 / 0.1)^2
+    assert views.templates_for(frame, undetectable=1) == 445  # at least the reach, 2/3: 10 x (6.67)^2
+    assert views.templates_for(frame.assign(min_detectable_gap=0.05), undetectable=0) is None
 
 
 def test_not_a_study_folder(tmp_path: Path) -> None:
@@ -313,7 +334,7 @@ def test_models_compared_finds_each_models_planted_group(study_dir: Path, report
         assert found["religion"]["n_different"] > 0 and found["religion"]["largest"]["group"] == EVIL_GROUP
         for attribute in config["attributes"]:
             for cell in attribute["cells"]:
-                assert 0 <= cell["ci_low"] <= cell["ci_high"] and cell["mean_abs_gap"] > 0
+                assert cell["mean_abs_gap"] > 0 and 0 <= cell["n_significant"] <= cell["n_gaps"]
     index = (report_dir / "index.html").read_text(encoding="utf-8")
     assert "Models compared" in index and "models differ" in index
 

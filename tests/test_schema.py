@@ -10,7 +10,15 @@ import pandas as pd
 
 from promptbias.metrics import compute_metrics
 from promptbias.metrics.metric_table import METRICS
-from promptbias.schema import GAP_COLUMNS, GROUP_CLASS_COLUMNS, GROUP_METRICS_COLUMNS, OVERALL_COLUMNS
+from promptbias.schema import (
+    DISAGREEMENT_COLUMNS,
+    GAP_COLUMNS,
+    GROUP_CLASS_COLUMNS,
+    GROUP_METRICS_COLUMNS,
+    MODEL_DIFFERENCE_COLUMNS,
+    OVERALL_COLUMNS,
+    PROBE_DIFFERENCE_COLUMNS,
+)
 
 
 def test_importing_the_schema_loads_neither_pandas_nor_torch() -> None:
@@ -38,3 +46,9 @@ def test_the_metrics_tables_have_the_schema_columns_in_order() -> None:
     assert tuple(result.group_metrics.columns) == GROUP_METRICS_COLUMNS
     assert tuple(result.overall.columns) == OVERALL_COLUMNS
     assert tuple(result.gaps.columns) == GAP_COLUMNS
+    two = pd.concat([frame.assign(probe="p", model=model) for model in ("m", "n")], ignore_index=True)
+    tested = compute_metrics(pd.concat([two, two.assign(probe="q")]), n_permutations=20, n_boot=20)
+    assert tuple(tested.prompt_disagreement.columns) == DISAGREEMENT_COLUMNS
+    assert tuple(tested.model_differences.columns) == MODEL_DIFFERENCE_COLUMNS
+    assert tuple(tested.probe_differences.columns) == PROBE_DIFFERENCE_COLUMNS
+    assert len(tested.prompt_disagreement) == 4 and len(tested.probe_differences) > 0

@@ -44,9 +44,10 @@ def test_study_end_to_end_then_second_run_does_no_work(tiny_models, tmp_path):
     assert all(store.is_complete(results / "units" / unit) for unit in units)
     accuracy = pd.read_csv(results / "test_accuracy.csv")
     assert len(accuracy) == 10 and accuracy["test_n"].eq(24).all()
-    comparison = pd.read_csv(results / "probe_comparison.csv")
+    comparison = pd.read_csv(results / "metrics" / "probe_differences.csv")
     assert set(comparison["probe"]) == {"zero_shot", "few_shot"}
     assert set(comparison["reference_probe"]) == {"soft_prompt"}
+    assert "Probe differences against soft_prompt" in summary or "between a probe and soft_prompt" in summary
     assert (results / "report" / "index.html").exists()
     assert "Test accuracy per run" in summary and "gap" in summary
 

@@ -355,9 +355,9 @@ def metrics(
     ci: Annotated[
         str | None,
         typer.Option(
-            help="Test and interval: permutation (the default: groups permuted within templates, two-level "
-            "bootstrap interval), t, z (the reference's), bootstrap (templates) or multibootstrap (runs and "
-            "templates)."
+            help="Test and interval: permutation (the default: groups permuted within templates, the "
+            "bootstrap of its scope as interval), t, z (the reference's), bootstrap (templates) or "
+            "multibootstrap (runs and templates)."
         ),
     ] = None,
     groups: Annotated[Path | None, typer.Option(help="YAML file: category -> groups to compare.")] = None,
@@ -394,6 +394,17 @@ def metrics(
             "selection); the others are listed as left out.",
         ),
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            help="What a verdict is about: model (the runs' prompts a sample of prompts) or prompts (these "
+            "runs); default: model from 3 runs on, else prompts."
+        ),
+    ] = None,
+    reference_probe: Annotated[
+        str | None,
+        typer.Option(help="The probe every other probe is compared with; default: the first by name."),
+    ] = None,
 ) -> None:
     """Fairness metrics: group rates, gaps with tests and intervals, flip rates, generalized metrics."""
     from promptbias.metrics import run_metrics
@@ -409,13 +420,15 @@ def metrics(
         seed=seed,
         calibrate=calibrate,
         runs=_entry(RunSelection, {"best": "--best-runs"}, keep_failed=keep_failed, best=best_runs),
+        scope=scope,
+        reference_probe=reference_probe,
         **{name: value for name, value in chosen.items() if value is not None},
     )
     summary = result.summary
     typer.echo(
         f"wrote {out}: {summary['n_runs']} run(s), {summary['n_gaps']} gaps, "
         f"{summary['n_significant']} significant ({summary['interval']['method']}, "
-        f"{summary['correction']} correction)"
+        f"{summary['correction']} correction, scope {summary['scope']})"
     )
     for run in summary["excluded_runs"]:
         typer.echo(f"left out: {run['run_id']} ({run['reason']})")

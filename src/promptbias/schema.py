@@ -43,26 +43,33 @@ OVERALL_COLUMNS = (
 GAP_KEY = ("model", "dataset", "probe", "category", "group", "metric")
 GAP_COLUMNS = (
     *GAP_KEY[:3], "num_params", *GAP_KEY[3:],
-    "n_runs", "n_templates", "value_mean", "gap_mean", "gap_std", "ci_low", "ci_high",
+    "n_runs", "n_templates", "value_mean", "gap_mean", "gap_std", "prompt_sd", "ci_low", "ci_high",
     "p_value", "p_adjusted", "significant", "min_detectable_gap", "denominator_min", "default_group",
-    "method", "n_permutations", "p_value_se", "p_adjusted_se",
+    "method", "scope", "n_permutations", "p_value_se", "p_adjusted_se",
+)  # fmt: skip
+# prompt_disagreement.csv: per model, dataset, probe and attribute, do its runs' prompts move its groups
+# differently? (metrics/inference/permutation.py)
+DISAGREEMENT_COLUMNS = (
+    "model", "dataset", "probe", "category", "n_groups", "n_runs", "variance_ratio", "p_value", "p_adjusted",
+    "significant", "n_permutations",
 )  # fmt: skip
 
-# probe_comparison.csv: each probe's gaps against the reference probe's.
-PROBE_COMPARISON_KEY = ("model", "dataset", "category", "group", "metric")
-PROBE_COMPARISON_COLUMNS = (
-    "model", "dataset", "probe", "reference_probe", "test_accuracy",
-    "category", "group", "metric", "gap_mean", "reference_gap_mean", "gap_change",
+# probe_differences.csv: each probe's gaps against the reference probe's, with the paired test
+# (metrics/inference/engine.py, paired_test).
+PROBE_DIFFERENCE_COLUMNS = (
+    "model", "dataset", "probe", "reference_probe", "category", "group", "metric", "gap_mean",
+    "reference_gap_mean", "difference", "null_sd", "ci_low", "ci_high", "p_value", "p_adjusted",
+    "significant", "n_run_pairs", "n_templates", "n_permutations",
 )  # fmt: skip
 
 # model_differences.csv: per pair of models, the difference of their gaps with the paired test (metrics/inference/model_comparison.py).
 MODEL_PAIR_KEY = ("dataset", "probe", "model_a", "model_b")
 MODEL_DIFFERENCE_COLUMNS = (
-    *MODEL_PAIR_KEY, "category", "group", "metric", "gap_a", "gap_b", "difference", "null_sd",
-    "p_value", "p_adjusted", "significant", "n_run_pairs", "n_templates", "n_permutations",
+    *MODEL_PAIR_KEY, "category", "group", "metric", "gap_a", "gap_b", "difference", "null_sd", "ci_low",
+    "ci_high", "p_value", "p_adjusted", "significant", "n_run_pairs", "n_templates", "n_permutations",
 )  # fmt: skip
 # model_summary.csv: per model and attribute, the flagged gaps and the mean |gap| with its interval.
 MODEL_SUMMARY_COLUMNS = (
     "model", "dataset", "probe", "category", "n_groups", "n_templates", "n_runs", "n_gaps", "n_significant",
-    "mean_abs_gap", "corrected", "ci_low", "ci_high",
+    "mean_abs_gap",
 )  # fmt: skip

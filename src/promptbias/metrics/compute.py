@@ -13,21 +13,45 @@ import pandas as pd
 
 from promptbias.errors import InputError
 from promptbias.metrics import counterfactual, diagnostics, gaps, generalized
-from promptbias.metrics.inference import calibration, model_comparison, permutation, uncertainty, wording
+from promptbias.metrics.inference import (
+    calibration,
+    engine,
+    model_comparison,
+    permutation,
+    uncertainty,
+    wording,
+)
 from promptbias.metrics.loading import normalise_predictions, resolve_groups
 from promptbias.metrics.metric_table import COUNT_COLUMNS, group_metrics, metric_frame, template_counts
+from promptbias.metrics.probe_comparison import probe_differences
 from promptbias.metrics.summary import build_summary, plain
-from promptbias.schema import GAP_KEY, GROUP_KEY, MODEL_SUMMARY_COLUMNS, OVERALL_COLUMNS, RUN_KEY
+from promptbias.schema import (
+    DISAGREEMENT_COLUMNS,
+    GAP_KEY,
+    GROUP_KEY,
+    MODEL_SUMMARY_COLUMNS,
+    OVERALL_COLUMNS,
+    RUN_KEY,
+)
 from promptbias.suites.defaults import default_groups
 
 DEFAULT_BOOTSTRAP = 1000
 RESAMPLED_INTERVALS = (uncertainty.PERMUTATION, "bootstrap", "multibootstrap")
 INTERVAL_NAMES = {
-    uncertainty.PERMUTATION: "two-level bootstrap (runs and templates)",
+    uncertainty.PERMUTATION: "the bootstrap of the verdict's scope: runs and templates (model), "
+    "templates (prompts)",
     "multibootstrap": "two-level bootstrap (runs and templates)",
     "bootstrap": "template bootstrap (runs fixed)",
     "t": "t across runs",
     "z": "normal across runs",
+}
+
+# The question each other method's verdict answers: runs as a sample of prompts (model), or held fixed.
+METHOD_SCOPES = {
+    "t": permutation.MODEL,
+    "z": permutation.MODEL,
+    "multibootstrap": permutation.MODEL,
+    "bootstrap": permutation.PROMPTS,
 }
 
 
@@ -45,7 +69,9 @@ class MetricsResult:
     generalized_pairs: pd.DataFrame
     generalized_summary: pd.DataFrame
     wording_gaps: pd.DataFrame
+    prompt_disagreement: pd.DataFrame
     model_differences: pd.DataFrame
+    probe_differences: pd.DataFrame
     model_summary: pd.DataFrame
     warnings: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +89,9 @@ class MetricsResult:
             "generalized_pairs.csv": self.generalized_pairs,
             "generalized_summary.csv": self.generalized_summary,
             "wording_gaps.csv": self.wording_gaps,
+            "prompt_disagreement.csv": self.prompt_disagreement,
             "model_differences.csv": self.model_differences,
+            "probe_differences.csv": self.probe_differences,
             "model_summary.csv": self.model_summary,
             "warnings.csv": self.warnings,
         }
@@ -73,22 +101,25 @@ def check_options(
     ci: str,
     correction: str | None,
     n_boot: int = DEFAULT_BOOTSTRAP,
-    n_permutations: int = permutation.DEFAULT_PERMUTATIONS,
+    n_permutations: int = engine.DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
+    scope: str | None = None,
 ) -> str:
-    """Reject an unknown method or correction, max-T without the permutation test, or no resamples; return
-    the correction to use (``None``: the method's own, max-T for the permutation test, else Holm)."""
+    """Reject an unknown method, correction or scope, max-T without the permutation test, or no resamples;
+    return the correction to use (``None``: the method's own, max-T for the permutation test, else Holm)."""
     if ci not in uncertainty.INTERVAL_METHODS:
         raise InputError(
             "--ci", f"unknown interval method {ci!r} (expected {', '.join(uncertainty.INTERVAL_METHODS)})"
         )
-    correction = uncertainty.default_correction(ci) if correction is None else correction
-    if correction not in uncertainty.CORRECTIONS:
+    correction = engine.default_correction(ci) if correction is None else correction
+    if correction not in engine.CORRECTIONS:
         raise InputError(
             "--correction",
-            f"unknown correction {correction!r} (expected {', '.join(uncertainty.CORRECTIONS)})",
+            f"unknown correction {correction!r} (expected {', '.join(engine.CORRECTIONS)})",
         )
-    if correction == uncertainty.MAX_T and ci != uncertainty.PERMUTATION:
+    if scope is not None and scope not in permutation.SCOPES:
+        raise InputError("--scope", f"unknown scope {scope!r} (expected {', '.join(permutation.SCOPES)})")
+    if correction == engine.MAX_T and ci != uncertainty.PERMUTATION:
         raise InputError("--correction", f"maxt needs --ci {uncertainty.PERMUTATION} (got --ci {ci})")
     if n_boot < 1:
         raise InputError("--n-boot", f"needs at least one resample, got {n_boot}")
@@ -107,9 +138,11 @@ def compute_metrics(
     correction: str | None = None,
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
-    n_permutations: int = permutation.DEFAULT_PERMUTATIONS,
+    n_permutations: int = engine.DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
     suite: str | Path | None = None,
+    scope: str | None = None,
+    reference_probe: str | None = None,
 ) -> MetricsResult:
     """All metrics of ``predictions`` (a frame like ``load_predictions`` returns).
 
@@ -119,9 +152,11 @@ def compute_metrics(
     groups); ``correction``: ``maxt`` (permutation only), ``holm``, ``bh`` or ``none`` (default: max-T for
     the permutation test, else Holm over every row of the gaps table); ``calibrate``: rerun the test on
     this many copies with groups permuted within templates (``metrics/inference/calibration.py``); ``suite``: the
-    suite the predictions came from, whose marked default groups join the built-in ones (``default_group``).
+    suite the predictions came from, whose marked default groups join the built-in ones (``default_group``);
+    ``scope``: ``model``, ``prompts`` or None (the model's from ``permutation.MIN_MODEL_RUNS`` runs on);
+    ``reference_probe``: the probe the others are compared with (None: ``probe_comparison.reference_probe``).
     """
-    correction = check_options(ci, correction, n_boot, n_permutations, calibrate)
+    correction = check_options(ci, correction, n_boot, n_permutations, calibrate, scope)
     predictions = normalise_predictions(predictions)
     selected = resolve_groups(predictions, groups)
     runs = run_table(predictions)
@@ -138,18 +173,20 @@ def compute_metrics(
         "seed": seed,
         "n_boot": n_boot,
         "n_permutations": n_permutations,
+        "scope": scope,
         "defaults": default_groups(suite),
     }
-    table = gap_table(per_run, compared, sentences, runs, metrics, **options)
+    table, disagreement = gap_table(per_run, compared, sentences, runs, metrics, **options)
     wording_table = wording.wording_gaps(
-        sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
+        sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction, scope=scope
     )
-
-    differences = model_comparison.compare_models(compared, metrics, n_permutations=n_permutations, seed=seed)
+    tests = {"n_permutations": n_permutations, "seed": seed, "correction": correction}
+    differences = model_comparison.compare_models(compared, metrics, **tests)
+    probes = probe_differences(compared, metrics, reference=reference_probe, **tests)
     model_summary = pd.DataFrame(columns=list(MODEL_SUMMARY_COLUMNS))
     if sentences["model"].nunique() > 1:  # the report's model comparison
         model_summary = model_comparison.attribute_summary(
-            compared, table, gaps.gap_metrics(probabilities=False), n_boot=n_boot, seed=seed
+            compared, table, gaps.gap_metrics(probabilities=False)
         )
 
     flips = counterfactual.template_flips(compared)
@@ -195,7 +232,9 @@ def compute_metrics(
         generalized_pairs=general[1],
         generalized_summary=general[2],
         wording_gaps=wording_table,
+        prompt_disagreement=disagreement,
         model_differences=differences,
+        probe_differences=probes,
         model_summary=model_summary,
         warnings=warnings,
         summary=summary,
@@ -214,7 +253,7 @@ def gaps_of(predictions: pd.DataFrame, selected: Mapping[str, Sequence[str]], **
     sentences = predictions[_in_selection(predictions, selected)].reset_index(drop=True)
     metrics = gap_metrics(counts)
     runs = run_table(predictions)
-    return gap_table(gaps.run_gaps(compared, metrics), compared, sentences, runs, metrics, **options)
+    return gap_table(gaps.run_gaps(compared, metrics), compared, sentences, runs, metrics, **options)[0]
 
 
 def gap_table(
@@ -229,29 +268,32 @@ def gap_table(
     seed: int,
     n_boot: int,
     n_permutations: int,
+    scope: str | None = None,
     defaults: Mapping[str, set[str]] | None = None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``gaps.csv``: per-run gaps across runs, with intervals, p-values, adjusted p-values, significance, and
     whether a group is its category's unmarked default (``defaults``: category -> default groups; the built-in
-    ones when not given).
+    ones when not given); and ``prompt_disagreement.csv`` (permutation test only, else empty).
 
     ``compared`` holds the per-template counts of the compared groups (for the bootstraps), ``sentences``
-    their predictions (for the permutation test).
+    their predictions (for the permutation test). With the permutation test each family's interval is the
+    bootstrap of its verdict's scope (``permutation.SCOPE_INTERVALS``).
     """
+    disagreement = pd.DataFrame(columns=list(DISAGREEMENT_COLUMNS))
     resampled = None
-    if ci in RESAMPLED_INTERVALS:
-        two_level = ci != "bootstrap"
-        resampled = gaps.bootstrap_gaps(compared, metrics, n_boot, seed, resample_runs=two_level)
     if ci == uncertainty.PERMUTATION:
-        test = permutation.permutation_test(
-            sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction
+        test, disagreement = permutation.permutation_test(
+            sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction, scope=scope
         )
-        resampled = resampled.drop(columns="p_value").merge(
+        resampled = scope_intervals(compared, test, metrics, n_boot, seed).merge(
             test.drop(columns="gap_mean"), on=list(GAP_KEY), how="left"
         )
+    elif ci in RESAMPLED_INTERVALS:
+        two_level = ci != "bootstrap"
+        resampled = gaps.bootstrap_gaps(compared, metrics, n_boot, seed, resample_runs=two_level)
     table = gaps.across_runs(per_run, runs, ci, resampled)
-    if correction != uncertainty.MAX_T:
-        table["p_adjusted"] = uncertainty.adjust_p_values(table["p_value"].to_numpy(), correction)
+    if ci != uncertainty.PERMUTATION:  # the permutation test adjusts within each family (engine)
+        table["p_adjusted"] = engine.adjust_p_values(table["p_value"].to_numpy(), correction)
     table["significant"] = table["p_adjusted"] < uncertainty.ALPHA
     templates = compared.groupby(list(GAP_KEY[:-1]), observed=True)["template_id"].nunique()
     table = table.merge(templates.rename("n_templates").reset_index(), on=list(GAP_KEY[:-1]))
@@ -260,7 +302,24 @@ def gap_table(
     for column in permutation.TEST_COLUMNS:
         if column not in table.columns:
             table[column] = np.nan
-    return gaps.order_gaps(table, metrics)
+    if ci != uncertainty.PERMUTATION:
+        table["scope"] = METHOD_SCOPES[ci]
+    return gaps.order_gaps(table, metrics), disagreement
+
+
+def scope_intervals(
+    compared: pd.DataFrame, test: pd.DataFrame, metrics: tuple[str, ...], n_boot: int, seed: int
+) -> pd.DataFrame:
+    """``ci_low``, ``ci_high`` per gap row from the bootstrap that answers each family's scope: runs and
+    templates resampled for the model, templates alone (runs fixed) for these prompts."""
+    scopes = test.groupby(list(engine.FAMILY_KEY), observed=True)["scope"].first()
+    family = pd.MultiIndex.from_frame(compared[list(engine.FAMILY_KEY)])
+    parts = []
+    for scope in sorted(set(scopes)):
+        chosen = compared[family.isin(scopes.index[scopes == scope])]
+        two_level = permutation.SCOPE_INTERVALS[scope] == "multibootstrap"
+        parts.append(gaps.bootstrap_gaps(chosen, metrics, n_boot, seed, resample_runs=two_level))
+    return pd.concat(parts, ignore_index=True).drop(columns="p_value")
 
 
 def is_default_group(table: pd.DataFrame, defaults: Mapping[str, set[str]]) -> list[bool]:

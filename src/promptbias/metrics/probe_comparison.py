@@ -1,46 +1,100 @@
-"""How much hand-written probes move the measured bias: each probe's gaps against a reference probe's.
+"""Do hand-written probes move the measured bias? Each probe's gaps against a reference probe's, tested.
 
-The one probe comparison: the study writes it to ``probe_comparison.csv`` and the report derives it with
-the same function when a results folder has none.
+The reference probe is chosen by one rule (``reference_probe``): the study's tuned probe (the soft prompt),
+else the first probe by name. For each other probe of the same model and training set, the engine's paired
+test (``engine.paired_test``) compares the two probes' gaps on the same sentences: runs paired by seed number
+(a probe without seeds pairs its one run with every run of the reference), cells of a template swapped
+between the two probes, ``--correction`` over every difference of one probe pair (all attributes). Written
+to ``probe_differences.csv``; the report and the end of ``promptbias run`` show its significant rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 import pandas as pd
 
-from promptbias.schema import PROBE_COMPARISON_COLUMNS, PROBE_COMPARISON_KEY
+from promptbias.metrics.inference import engine
+from promptbias.schema import PROBE_DIFFERENCE_COLUMNS
 
 
-def compare_probes(gaps: pd.DataFrame, accuracy: pd.DataFrame, reference_probe: str) -> pd.DataFrame:
-    """One row per (model, dataset, probe, category, group, metric) of every probe but ``reference_probe``:
-    its mean gap, the reference probe's, and the change; with the probe's mean test accuracy.
+def reference_probe(probes: Sequence[str], tuned: Collection[str] = ()) -> str:
+    """The probe every other is compared with: the first tuned probe by name, else the first probe by name."""
+    ordered = sorted(probes)
+    return next((probe for probe in ordered if probe in tuned), ordered[0])
 
-    ``gaps`` has the columns of ``gaps.csv``; ``accuracy`` has model, dataset, probe, test_accuracy.
-    Empty when the study has a single probe or the reference probe is absent.
-    """
-    keys = list(PROBE_COMPARISON_KEY)
-    reference = gaps[gaps["probe"] == reference_probe]
-    others = gaps[gaps["probe"] != reference_probe]
-    if reference.empty or others.empty:
-        return pd.DataFrame(columns=list(PROBE_COMPARISON_COLUMNS))
-    merged = others.merge(
-        reference[[*keys, "gap_mean"]].rename(columns={"gap_mean": "reference_gap_mean"}),
-        on=keys,
-        how="inner",
+
+def probe_differences(
+    counts: pd.DataFrame,
+    metrics: tuple[str, ...],
+    *,
+    reference: str | None,
+    n_permutations: int,
+    seed: int,
+    correction: str,
+) -> pd.DataFrame:
+    """One row per model x dataset x probe x attribute x group x metric of every probe but the reference
+    (``PROBE_DIFFERENCE_COLUMNS``): its gap, the reference's, the difference with its test and interval.
+    ``counts``: per-template counts of the compared groups; ``reference``: None for ``reference_probe``'s
+    choice by name. Empty with a single probe or without the reference."""
+    probes = sorted(counts["probe"].unique())
+    if len(probes) < 2:
+        return pd.DataFrame(columns=list(PROBE_DIFFERENCE_COLUMNS))
+    reference = reference_probe(probes) if reference is None else reference
+    frames = []
+    for (model, dataset), part in counts.groupby(["model", "dataset"], sort=True, observed=True):
+        if reference not in set(part["probe"]):
+            continue
+        for probe in sorted(set(part["probe"]) - {reference}):
+            pair = part[part["probe"].isin([probe, reference])].assign(arm=lambda frame: frame["probe"])
+            table = engine.paired_test(
+                pair,
+                (probe, reference),
+                metrics,
+                n_permutations=n_permutations,
+                seed=seed,
+                key=("probes", str(model), str(dataset), probe, reference),
+                correction=correction,
+            )
+            if not table.empty:
+                frames.append(
+                    table.rename(columns={"gap_a": "gap_mean", "gap_b": "reference_gap_mean"}).assign(
+                        model=model, dataset=dataset, probe=probe, reference_probe=reference
+                    )
+                )
+    if not frames:
+        return pd.DataFrame(columns=list(PROBE_DIFFERENCE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(PROBE_DIFFERENCE_COLUMNS)]
+
+
+def largest_differences(differences: pd.DataFrame, count: int = 10) -> pd.DataFrame:
+    """The ``count`` significant differences largest in size (none when none is significant)."""
+    significant = differences[differences["significant"].astype(bool)]
+    order = significant["difference"].abs().sort_values(ascending=False, kind="stable").index[:count]
+    return significant.loc[order].reset_index(drop=True)
+
+
+def probe_differences_text(differences: pd.DataFrame, count: int = 5) -> str:
+    """The largest significant differences between a probe's gaps and the reference probe's (paired test,
+    95% interval), or a line saying that none is significant."""
+    reference = ", ".join(sorted(set(differences["reference_probe"])))
+    tested = int(differences["p_value"].notna().sum())
+    largest = largest_differences(differences, count)
+    if largest.empty:
+        return f"Probe differences against {reference}: none of {tested} tested differences is significant."
+    columns = [
+        "model",
+        "probe",
+        "category",
+        "group",
+        "metric",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_adjusted",
+    ]
+    title = (
+        f"Largest significant differences of a gap between a probe and {reference} "
+        f"({len(differences[differences['significant'].astype(bool)])} of {tested} tested):"
     )
-    merged["reference_probe"] = reference_probe
-    merged["gap_change"] = merged["gap_mean"] - merged["reference_gap_mean"]
-    mean_accuracy = accuracy.groupby(["model", "dataset", "probe"], as_index=False)["test_accuracy"].mean()
-    merged = merged.merge(mean_accuracy, on=["model", "dataset", "probe"], how="left")
-    ordered = merged[list(PROBE_COMPARISON_COLUMNS)]
-    return ordered.sort_values(["model", "dataset", "probe", "category", "group", "metric"]).reset_index(
-        drop=True
-    )
-
-
-def largest_changes(comparison: pd.DataFrame, count: int = 10) -> pd.DataFrame:
-    """The ``count`` rows whose gap moved most between a probe and the reference probe."""
-    if comparison.empty:
-        return comparison
-    order = comparison["gap_change"].abs().sort_values(ascending=False).index[:count]
-    return comparison.loc[order].reset_index(drop=True)
+    return "\n".join([title, largest[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}")])

@@ -10,7 +10,7 @@ from promptbias import store
 from promptbias.errors import InputError, collected_input_warnings
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
 from promptbias.metrics.inference import uncertainty
-from promptbias.metrics.inference.permutation import DEFAULT_PERMUTATIONS
+from promptbias.metrics.inference.engine import DEFAULT_PERMUTATIONS
 from promptbias.metrics.loading import (
     incomplete_units,
     load_predictions,
@@ -74,13 +74,15 @@ def run_metrics(
     calibrate: int = 0,
     suite: str | Path | None = None,
     runs: RunSelection | None = None,
+    scope: str | None = None,
+    reference_probe: str | None = None,
 ) -> MetricsResult:
     """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
 
     ``runs`` says which runs enter (default: all but failed soft prompts, see ``metrics/run_selection.py``);
     the runs left out are listed in the summary. Warnings about the inputs (see ``load_predictions``) go into
     the summary's warnings, first."""
-    check_options(ci, correction, n_boot, n_permutations, calibrate)
+    check_options(ci, correction, n_boot, n_permutations, calibrate, scope)
     check_out_dir(out_dir)
     runs = runs or RunSelection()
     kept, excluded = select_runs(prediction_files(inputs), runs)
@@ -102,6 +104,8 @@ def run_metrics(
         n_permutations=n_permutations,
         calibrate=calibrate,
         suite=suite,
+        scope=scope,
+        reference_probe=reference_probe,
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None
     result.summary["run_selection"] = runs.model_dump()

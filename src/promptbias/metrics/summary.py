@@ -34,6 +34,7 @@ def build_summary(
         "groups": {category: list(names) for category, names in sorted(selected.items())},
         "interval": dict(options),
         "correction": correction,
+        "scope": ", ".join(sorted(set(gaps["scope"].dropna()))),
         "alpha": uncertainty.ALPHA,
         "gap_metrics": list(metrics),
         "n_gaps": len(gaps),
@@ -48,7 +49,7 @@ def build_summary(
 def model_headlines(overall: pd.DataFrame, gaps: pd.DataFrame, top: int = TOP_GAPS) -> list[dict[str, Any]]:
     """Per (model, dataset, probe): runs, mean accuracy and macro-F1, the ``top`` largest significant gaps."""
     headlines = []
-    columns = ["category", "group", "metric", "gap_mean", "ci_low", "ci_high", "p_adjusted"]
+    columns = ["category", "group", "metric", "gap_mean", "ci_low", "ci_high", "p_adjusted", "scope"]
     for (model, dataset, probe), rows in overall.groupby(["model", "dataset", "probe"], sort=True):
         found = gaps[(gaps["model"] == model) & (gaps["dataset"] == dataset) & (gaps["probe"] == probe)]
         significant = found[found["significant"]]
@@ -65,6 +66,7 @@ def model_headlines(overall: pd.DataFrame, gaps: pd.DataFrame, top: int = TOP_GA
                 "accuracy": rows["accuracy"].mean(),
                 "accuracy_sd": rows["accuracy"].std(),
                 "macro_f1": rows["macro_f1"].mean(),
+                "scope": found["scope"].iloc[0] if len(found) else None,
                 "n_significant_gaps": len(significant),
                 "largest_significant_gaps": largest[columns].head(top).to_dict(orient="records"),
             }

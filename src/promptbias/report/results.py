@@ -19,7 +19,7 @@ import pandas as pd
 from promptbias.errors import InputError
 from promptbias.labels import LABELS
 from promptbias.metrics.counterfactual import EXAMPLE_COLUMNS
-from promptbias.schema import GAP_KEY, PROBE_COMPARISON_COLUMNS, RUN_KEY
+from promptbias.schema import GAP_KEY, RUN_KEY
 from promptbias.store import is_complete
 
 # The columns the report reads from each file (the files written by this version have more).
@@ -31,6 +31,10 @@ WORDING_NEEDED = (*GAP_KEY, "gap_mean", "significant")
 MODEL_DIFFERENCES_NEEDED = (
     "dataset", "probe", "model_a", "model_b", "category", "group", "metric", "difference", "p_adjusted",
     "significant",
+)  # fmt: skip
+PROBE_DIFFERENCES_NEEDED = (
+    "model", "dataset", "probe", "reference_probe", "category", "group", "metric", "gap_mean",
+    "reference_gap_mean", "difference", "ci_low", "ci_high", "p_value", "p_adjusted", "significant",
 )  # fmt: skip
 MODEL_SUMMARY_NEEDED = ("model", "dataset", "probe", "category", "n_gaps", "n_significant", "mean_abs_gap")
 TEXT_COLUMNS = frozenset(
@@ -71,7 +75,7 @@ class StudyResults:
     wording_gaps: pd.DataFrame | None
     model_differences: pd.DataFrame | None  # two or more models: the paired test of their gaps
     model_summary: pd.DataFrame | None
-    probe_comparison: pd.DataFrame | None
+    probe_differences: pd.DataFrame | None  # two or more probes: the paired test against the reference
     config: dict[str, Any] | None
     environment: dict[str, Any] | None
     command: str | None
@@ -108,6 +112,9 @@ def _load(source: Path, metrics: Path, kind: str) -> StudyResults:
     differences = read_optional_csv(metrics / "model_differences.csv", MODEL_DIFFERENCES_NEEDED)
     if differences is not None:
         differences["significant"] = differences["significant"].map(_truthy)
+    probes = read_optional_csv(metrics / "probe_differences.csv", PROBE_DIFFERENCES_NEEDED)
+    if probes is not None:
+        probes["significant"] = probes["significant"].map(_truthy)
     summary = read_json(metrics / "summary.json") or {}
     units = read_units(source / "units") if kind == "results" else None
     suite = suite_table(read_optional_csv(metrics / "overall.csv", OVERALL_NEEDED), group_metrics)
@@ -123,7 +130,7 @@ def _load(source: Path, metrics: Path, kind: str) -> StudyResults:
         wording_gaps=wording,
         model_differences=differences,
         model_summary=read_optional_csv(metrics / "model_summary.csv", MODEL_SUMMARY_NEEDED),
-        probe_comparison=read_optional_csv(source / "probe_comparison.csv", PROBE_COMPARISON_COLUMNS),
+        probe_differences=probes,
         config=read_json(source / "study.json") if kind == "results" else None,
         environment=read_json(source / "environment.json") if kind == "results" else None,
         command=_read_command(source / "command.txt") if kind == "results" else None,

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 
 from promptbias.labels import LABELS
-from promptbias.metrics.probe_comparison import compare_probes
-from promptbias.probes.registry import KINDS
+from promptbias.metrics.probe_comparison import largest_differences
 from promptbias.report.results import StudyResults
 from promptbias.schema import RUN_KEY
 
@@ -288,6 +287,8 @@ def verdicts(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
             inside = (wording[keys] == pd.Series(key, index=keys)).all(axis=1)
             words = wording[inside]
         detectable = frame["min_detectable_gap"].dropna()
+        tested = frame["p_value"].notna() if "p_value" in frame else frame["min_detectable_gap"].notna()
+        undetectable = int((tested & frame["min_detectable_gap"].isna()).sum())
         flagged_defaults = sorted(set(frame.loc[frame["significant"] & frame["default_group"], "group"]))
         rows.append(
             {
@@ -305,9 +306,32 @@ def verdicts(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
                 "wording_significant": int(words["significant"].sum()) if words is not None else None,
                 "wording_groups": words["group"].nunique() if words is not None else 0,
                 "flagged_defaults": flagged_defaults,
+                "n_tested": int(tested.sum()),
+                "undetectable": undetectable,
+                "scope": frame["scope"].iloc[0]
+                if "scope" in frame and frame["scope"].notna().any()
+                else None,
+                "n_templates": int(frame["n_templates"].max()) if "n_templates" in frame else None,
+                "templates_for_tenth": templates_for(frame, undetectable),
             }
         )
     return rows
+
+
+def templates_for(frame: pd.DataFrame, undetectable: int, size: float = 0.1) -> int | None:
+    """About how many templates an attribute needs for its largest minimum detectable gap to come down to
+    ``size`` (the noise of a mean over templates falls as 1 / sqrt(templates)); a gap the design cannot
+    detect counts as its metric's reach, (k - 1) / k, so the answer is then a lower bound. None when the
+    design already detects ``size``."""
+    if "n_templates" not in frame or frame["n_templates"].isna().all():
+        return None
+    groups = frame["group"].nunique()
+    largest = frame["min_detectable_gap"].max()  # NaN when no gap of the attribute is detectable
+    if undetectable:
+        largest = max(0.0 if pd.isna(largest) else largest, (groups - 1) / groups)
+    if pd.isna(largest) or largest <= size:
+        return None
+    return math.ceil(float(frame["n_templates"].max()) * (largest / size) ** 2)
 
 
 def flip_evidence(
@@ -384,32 +408,25 @@ def _focus_first(rows: pd.DataFrame, group: str, max_rows: int) -> pd.DataFrame:
 
 
 def probe_comparison(study: StudyResults, limit: int = 15) -> dict[str, Any] | None:
-    """Accuracy per probe and how far the gaps move against the reference probe; None with a single probe."""
-    table = study.probe_comparison
-    if table is None:
-        table = derive_probe_comparison(study)
+    """Per probe against the reference probe: accuracy, differences tested and significant; and the
+    significant differences, largest first, with their intervals. None with a single probe."""
+    table = study.probe_differences
     if table is None or table.empty:
         return None
-    table = table.assign(_move=table["gap_change"].abs())
-    both = table[["gap_mean", "reference_gap_mean"]].notna().all(axis=1)
-    flips = np.sign(table["gap_mean"]) != np.sign(table["reference_gap_mean"])
-    table = table.assign(_sign_flip=flips.astype(float).where(both))  # NaN: not counted either way
     keys = ["model", "dataset", "probe", "reference_probe"]
     summary = table.groupby(keys, sort=True).agg(
-        test_accuracy=("test_accuracy", "mean"),
-        mean_move=("_move", "mean"),
-        max_move=("_move", "max"),
-        sign_flips=("_sign_flip", "mean"),
-        n_gaps=("_move", "size"),
+        n_tested=("p_value", "count"),
+        n_significant=("significant", "sum"),
     )
-    largest = table.sort_values(["_move", *keys, "category", "group", "metric"], ascending=False).head(limit)
-    reference_accuracy = _mean_accuracy(study.runs)
+    accuracy = _mean_accuracy(study.runs)
+    largest = largest_differences(table, limit)
     return {
         "summary": [
             {
                 **dict(zip(keys, key, strict=True)),
                 **row.to_dict(),
-                "reference_accuracy": reference_accuracy.get((key[0], key[1], key[3])),
+                "test_accuracy": accuracy.get((key[0], key[1], key[2])),
+                "reference_accuracy": accuracy.get((key[0], key[1], key[3])),
             }
             for key, row in summary.iterrows()
         ],
@@ -417,35 +434,17 @@ def probe_comparison(study: StudyResults, limit: int = 15) -> dict[str, Any] | N
             {
                 **{k: row[k] for k in (*keys, "category", "group")},
                 "metric": metric_label(row["metric"]),
-                "gap_mean": row["gap_mean"],
-                "reference_gap_mean": row["reference_gap_mean"],
-                "gap_change": row["gap_change"],
+                **{k: row[k] for k in ("gap_mean", "reference_gap_mean", "difference", "ci_low", "ci_high")},
+                "p_adjusted": row["p_adjusted"],
             }
             for _, row in largest.iterrows()
         ],
     }
 
 
-def derive_probe_comparison(study: StudyResults) -> pd.DataFrame | None:
-    """The probe comparison from the gaps when the results folder has none: every probe against the tuned
-    one (a probe whose kind the registry marks tuned: the soft prompt), else against the first probe by name."""
-    probes = sorted(set(study.gaps["probe"]))
-    if len(probes) < 2:
-        return None
-    kinds = study.runs.groupby("probe")["probe_kind"].first().to_dict() if "probe_kind" in study.runs else {}
-    tuned = [probe for probe in probes if kinds.get(probe) in KINDS and KINDS[kinds[probe]].tuned]
-    reference = (tuned or probes)[0]
-    keys = ["model", "dataset", "category", "group", "metric"]
-    gaps = study.gaps[[*keys, "probe", "gap_mean"]]
-    accuracy = study.runs[["model", "dataset", "probe", "accuracy"]].rename(
-        columns={"accuracy": "test_accuracy"}
-    )
-    return compare_probes(gaps, accuracy, reference)
-
-
 def model_comparison(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
     """Per training set and probe with two or more models: per attribute, each model's flagged gaps and mean
-    |gap| (with its noise-corrected interval), and whether the paired test finds the models' gaps different;
+    |gap|, and whether the paired test finds the models' gaps different;
     each model's accuracy beside it. Empty for one model."""
     summary, differences = study.model_summary, study.model_differences
     if summary is None or summary.empty or differences is None:
@@ -491,9 +490,6 @@ def _summary_cell(cells: pd.DataFrame, model: str) -> dict[str, Any] | None:
         "n_significant": _number(row["n_significant"]),
         "n_gaps": _number(row["n_gaps"]),
         "mean_abs_gap": _number(row["mean_abs_gap"]),
-        "corrected": _number(row.get("corrected")),
-        "ci_low": _number(row.get("ci_low")),
-        "ci_high": _number(row.get("ci_high")),
     }
 
 
@@ -509,6 +505,13 @@ def _difference_row(row: pd.Series) -> dict[str, Any]:
 
 def _mean_accuracy(runs: pd.DataFrame) -> dict[tuple[str, str, str], float]:
     return runs.groupby(list(CONFIG_KEYS))["accuracy"].mean().to_dict()
+
+
+SCOPE_WORDS = {
+    "model": "the model: the runs' prompts taken as a sample of prompts (a gap must exceed the spread "
+    "between prompts as well as the sentences' noise)",
+    "prompts": "these prompts: the runs held fixed (a gap one prompt happens to make counts)",
+}
 
 
 def method(study: StudyResults) -> dict[str, str]:
@@ -529,6 +532,8 @@ def method(study: StudyResults) -> dict[str, str]:
             found["interval"] += f", {interval['n_boot']} resamples"
     elif interval:
         found["interval"] = _text(interval)
+    if summary.get("scope"):
+        found["scope"] = SCOPE_WORDS.get(summary["scope"], _text(summary["scope"]))
     if summary.get("correction"):
         found["correction"] = _text(summary["correction"])
     if summary.get("alpha") is not None:

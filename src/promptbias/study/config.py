@@ -18,13 +18,12 @@ from promptbias.data.files import read_text
 from promptbias.errors import InputError
 from promptbias.lm.batching import DEFAULT_BATCH_TOKENS
 from promptbias.lm.verbalizer import LABEL_WORDS
+from promptbias.metrics.inference.engine import CORRECTIONS, MAX_T, default_correction
+from promptbias.metrics.inference.permutation import SCOPES
 from promptbias.metrics.inference.uncertainty import (
-    CORRECTIONS,
     DEFAULT_METHOD,
     INTERVAL_METHODS,
-    MAX_T,
     PERMUTATION,
-    default_correction,
 )
 from promptbias.metrics.run_selection import RunSelection
 from promptbias.probes.registry import KINDS, ProbeEntry
@@ -77,8 +76,16 @@ class MetricsEntry(_Strict):
 
     ci: str = DEFAULT_METHOD
     correction: str | None = None  # None: the method's own (maxt for permutation, else holm)
+    scope: str | None = None  # None: model from permutation.MIN_MODEL_RUNS runs on, else prompts
     groups: Path | None = None
     runs: RunSelection = RunSelection()  # which runs the verdicts read: failed prompts out, best N (paper)
+
+    @field_validator("scope")
+    @classmethod
+    def _known_scope(cls, value: str | None) -> str | None:
+        if value is not None and value not in SCOPES:
+            raise ValueError(f"unknown scope {value!r} (expected {', '.join(SCOPES)})")
+        return value
 
     @field_validator("ci")
     @classmethod

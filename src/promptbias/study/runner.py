@@ -23,7 +23,7 @@ from promptbias import store
 from promptbias.lm.machine import cpu_dtype, dtype_name, environment, matmul_flops_per_second
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
-from promptbias.metrics.probe_comparison import compare_probes, largest_changes
+from promptbias.metrics.probe_comparison import probe_differences_text, reference_probe
 from promptbias.study.claim import ClaimSettings, claim_folder
 from promptbias.study.config import ModelEntry, Study
 from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
@@ -159,7 +159,8 @@ def _tuning_columns(record: Path) -> dict[str, object]:
 
 
 def finish_study(study: Study, units: list[Unit]) -> None:
-    """Metrics over all units, the probe comparison and the report; skipped when nothing changed since."""
+    """Metrics over all units (with the probe differences) and the report; skipped when nothing changed
+    since."""
     from promptbias.metrics import run_metrics
     from promptbias.report import build_report
 
@@ -175,7 +176,9 @@ def finish_study(study: Study, units: list[Unit]) -> None:
     accuracy = test_accuracy_table(folder, units)
     store.write_frame(folder / "test_accuracy.csv", accuracy)
     groups = str(study.metrics.groups) if study.metrics.groups else None
-    result = run_metrics(
+    labels = [probe.label for probe in study.probes]
+    reference = reference_probe(labels, {probe.label for probe in study.probes if probe.probe_kind.tuned})
+    run_metrics(
         [folder / "units" / unit.unit_id for unit in sorted(units, key=lambda u: u.unit_id)],
         folder / "metrics",
         ci=study.metrics.ci,
@@ -183,11 +186,9 @@ def finish_study(study: Study, units: list[Unit]) -> None:
         correction=study.metrics.correction,
         suite=study.suite.source,
         runs=study.metrics.runs,
+        scope=study.metrics.scope,
+        reference_probe=reference,
     )
-    reference = next((p.label for p in study.probes if p.probe_kind.tuned), study.probes[0].label)
-    comparison = compare_probes(result.gaps, accuracy, reference)
-    if not comparison.empty:
-        store.write_frame(folder / "probe_comparison.csv", comparison)
     build_report(folder, folder / "report")
     store.write_json(done, {**state, "suite": study.suite.source})
 
@@ -216,25 +217,24 @@ def summary_text(study: Study, failed: Sequence[UnitOutcome] = ()) -> str:
     shown = significant if not significant.empty else gaps
     title = "Largest significant gaps" if not significant.empty else "Largest gaps (none significant)"
     top = shown.reindex(shown["gap_mean"].abs().sort_values(ascending=False).index).head(10)
-    columns = ["model", "probe", "category", "group", "metric", "n_runs", "gap_mean", "ci_low", "ci_high"]
+    columns = [
+        "model",
+        "probe",
+        "category",
+        "group",
+        "metric",
+        "n_runs",
+        "gap_mean",
+        "ci_low",
+        "ci_high",
+        "scope",
+    ]
     method = f"{study.metrics.ci} test, {study.metrics.correction} correction; intervals: {INTERVAL_NAMES[study.metrics.ci]}"
     lines += ["", f"{title} ({method}):"]
     lines.append(top[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
-    comparison_file = folder / "probe_comparison.csv"
-    if comparison_file.exists():
-        changes = largest_changes(pd.read_csv(comparison_file), 5)
-        lines += ["", "Largest changes of a gap between a hand-written probe and the soft prompt:"]
-        columns = [
-            "model",
-            "probe",
-            "category",
-            "group",
-            "metric",
-            "gap_mean",
-            "reference_gap_mean",
-            "gap_change",
-        ]
-        lines.append(changes[columns].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+    differences = pd.read_csv(folder / "metrics" / "probe_differences.csv")
+    if not differences.empty:
+        lines += ["", probe_differences_text(differences)]
     excluded = json.loads((folder / "metrics" / "summary.json").read_text(encoding="utf-8"))["excluded_runs"]
     if excluded:
         lines += ["", "Left out of every verdict, comparison and figure:"]

@@ -2,8 +2,9 @@
 
 Each copy permutes the group labels of the sentences within every template (the same permutation for every
 run of a model, training set and probe, as the permutation test does), which makes the groups of each copy
-exchangeable by construction while keeping the data's template, seed and wording effects. The share of copies
-with any significant gap is the test's observed false-flag rate on these data, to set beside alpha.
+exchangeable by construction: the test's own null. The share of copies with any significant gap is the test's
+false-flag rate under that null on these data's rates and sizes, to set beside alpha; prompt x group tilts and
+term effects are scattered by the permutation, so the calibration cannot reveal them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.inference.permutation import BLOCK_KEY, sentence_slots
+from promptbias.metrics.inference.engine import BLOCK_KEY, sentence_slots
 from promptbias.metrics.inference.streams import random_stream
 
 CALIBRATION_STREAM = "calibration"

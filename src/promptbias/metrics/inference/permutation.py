@@ -1,211 +1,249 @@
-"""The permutation test of "no group is treated differently", with max-T over a study (Westfall-Young).
+"""Group verdicts: "is this group treated differently?", for these prompts or for the model, and "do the
+prompts disagree about these groups?".
 
-When no group is treated differently, the group labels of the sentences of one template are exchangeable:
-the sentences differ only by the group they name. One permutation shuffles the group labels among the
-sentences of each template (group sizes within the template are kept), and the same shuffle is applied to
-every run of the model, training set and probe: the runs classify the same sentences, so a fixed effect of a
-sentence's wording that repeats across seeds stays with that sentence, as it does in the data. With one
-sentence per group and template this permutes the group axis of each template.
+The statistic of each gap row is the gap averaged over runs (``gap_mean``); one run is one prompt (a seed of a
+soft prompt, a set of few-shot examples). The null draws come from the engine's group permutations
+(``engine.permuted_labels``): the group labels of the sentences of each template are shuffled, the same
+shuffle in every run, so that a sentence's own effect that repeats across runs stays with it.
 
-The statistic of each gap row is the gap averaged over runs (``gap_mean``). Its p-value counts the
-permutations whose |gap| reaches the observed one, as (1 + count) / (1 + B), never 0. Max-T controls the
-family-wise error over every gap row of one model x training set x probe (all categories, groups and
-metrics): each gap is studentised by its null standard deviation (metrics have different scales), and its
-adjusted p-value is the share of permutations whose largest studentised |gap| reaches its own (single step).
-The minimum detectable gap, (c + z_0.80) x null sd with c the critical value of the correction in
-studentised units, is the gap the design finds with about 80% power.
+Two scopes (``SCOPES``), two questions:
+
+- ``prompts``: a verdict about *these prompts*. The runs are held fixed and the null is "no group is
+  treated differently by these runs' prompts" (exactly: the terms of a template are exchangeable). Its noise
+  is the sentences' alone, so a group that one prompt happens to tilt counts as a gap.
+- ``model``: a verdict about *the model*, the runs' prompts being a random sample of prompts. Each prompt may
+  tilt the groups its own way; the null is "these tilts average to zero over prompts". The variance of
+  ``gap_mean`` is then the permutation variance plus tau^2 / R, where tau^2 is the variance between prompts
+  of a gap beyond what the sentences explain: the observed variance of the per-run gaps minus its mean over
+  the permutations (which keep each run's sentence noise and remove any prompt x group tilt), pooled over
+  the groups of the attribute per metric and clipped at zero (``prompt_variance``). Each gap is studentised
+  by that larger sd (``engine.family_test``'s ``scale``), and the null's shape comes from the permutations.
+
+``prompt_sd`` (per gap, not pooled) is the spread between prompts. The prompt-disagreement test per
+attribute (``disagreement``): the statistic is the mean over groups and metrics of observed between-run
+variance over its permutation mean; it is about 1 when the prompts add nothing, and its null comes from the
+same permutations (one-sided: a ratio above 1 is evidence).
+
+p-values, corrections (max-T within each model x training set x probe) and the minimum detectable gap are
+the engine's (``engine.family_test``). The minimum detectable gap is NaN where it exceeds the largest gap the
+metric can reach with k groups, (k - 1) / k (``detectable``): the design cannot detect any gap there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
-import scipy.stats
 
-from promptbias.metrics.gaps import gap
-from promptbias.metrics.inference import uncertainty
+from promptbias.metrics.inference import engine, uncertainty
 from promptbias.metrics.inference.streams import random_stream
-from promptbias.metrics.metric_table import COUNT_COLUMNS, nan_mean, rates, sentence_counts
-from promptbias.schema import GAP_KEY
+from promptbias.metrics.metric_table import nan_mean
+from promptbias.schema import DISAGREEMENT_COLUMNS, GAP_KEY
 
-DEFAULT_PERMUTATIONS = 1000
-FAMILY_KEY = ("model", "dataset", "probe")
-BLOCK_KEY = (*FAMILY_KEY, "category")
+MODEL = "model"
+PROMPTS = "prompts"
+SCOPES = (MODEL, PROMPTS)
+MIN_MODEL_RUNS = 3  # the default scope is the model's from this many runs on (docs/metrics.md: simulations)
+SCOPE_INTERVALS = {MODEL: "multibootstrap", PROMPTS: "bootstrap"}  # the interval that answers each scope
 TEST_COLUMNS = (
+    "scope",
     "p_value",
     "p_adjusted",
     "null_sd",
+    "prompt_sd",
     "min_detectable_gap",
     "n_permutations",
     "p_value_se",
     "p_adjusted_se",
 )
-_CHUNK = 50  # permutations computed together: bounds the memory of one sparse product
-_TIES = 1e-9  # relative tolerance: a permuted gap equal to the observed one counts as reaching it
-_STILL = 1e-9  # a null sd below this is rounding noise: the gap never moves under permutation
+
+
+def default_scope(n_runs: int) -> str:
+    """The scope a family of ``n_runs`` runs gets when none is asked for: the model's from ``MIN_MODEL_RUNS``
+    runs, else these prompts' (the variance between prompts needs runs to be estimated)."""
+    return MODEL if n_runs >= MIN_MODEL_RUNS else PROMPTS
 
 
 @dataclass(frozen=True)
-class Block:
-    """The sentences of one (model, dataset, probe, category), sorted by template.
+class BlockNull:
+    """One attribute's observed statistics and permutation draws (groups x metrics, draws first)."""
 
-    ``labels``: each sentence's group (index into ``groups``); ``templates``: its template index
-    (non-decreasing); ``counts``: sentences x (runs x count columns), zero where a run lacks the sentence.
-    """
-
-    key: tuple[str, ...]
-    groups: list[str]
-    labels: np.ndarray
-    templates: np.ndarray
-    counts: np.ndarray
-    n_runs: int
+    observed: np.ndarray
+    null: np.ndarray
+    observed_variance: np.ndarray
+    null_variance: np.ndarray
+    n_runs: np.ndarray
 
 
-def sentence_blocks(predictions: pd.DataFrame) -> Iterator[Block]:
-    """One block per (model, dataset, probe, category) of normalised ``predictions``.
-
-    A sentence is identified across runs by its template, its group and its place among the group's
-    sentences in that template (``sentence_slots``)."""
-    counts = sentence_counts(predictions).to_numpy(dtype=float)
-    frame = predictions[[*BLOCK_KEY, "run_id", "template_id", "group"]].reset_index(drop=True)
-    frame["slot"] = sentence_slots(predictions)
-    for key, rows in frame.groupby(list(BLOCK_KEY), sort=True, observed=True):
-        sentences = rows.groupby(["template_id", "group", "slot"], sort=True).ngroup().to_numpy()
-        runs = pd.factorize(rows["run_id"], sort=True)[0]
-        n_sentences, n_runs = sentences.max() + 1, runs.max() + 1
-        dense = np.zeros((n_sentences, n_runs, len(COUNT_COLUMNS)))
-        np.add.at(dense, (sentences, runs), counts[rows.index.to_numpy()])
-        first = rows.drop_duplicates(["template_id", "group", "slot"]).sort_values(
-            ["template_id", "group", "slot"]
-        )
-        groups = sorted(first["group"].unique())
-        yield Block(
-            key=key,
-            groups=groups,
-            labels=pd.Categorical(first["group"], categories=groups).codes.astype(np.int64),
-            templates=pd.factorize(first["template_id"], sort=True)[0],
-            counts=dense.reshape(n_sentences, -1),
-            n_runs=int(n_runs),
-        )
-
-
-def sentence_slots(predictions: pd.DataFrame) -> np.ndarray:
-    """Each row's place among the sentences of its run, template and group, in the order of their text (row
-    order only among equal texts), so that one sentence has the same place in every run."""
-    keys = [*BLOCK_KEY, "run_id", "template_id", "group"]
-    frame = predictions[keys].reset_index(drop=True).assign(_text=predictions["text"].astype(str).to_numpy())
-    ordered = frame.sort_values([*keys, "_text"], kind="stable")
-    slots = ordered.groupby(keys, sort=False).cumcount()
-    return slots.reindex(frame.index).to_numpy()
-
-
-def mean_gaps(block: Block, labels: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
-    """Gaps averaged over runs (labellings x groups x metrics) for each labelling (a row of ``labels``)."""
-    n_labellings, n_sentences = labels.shape
-    n_groups = len(block.groups)
-    rows = (labels + n_groups * np.arange(n_labellings)[:, None]).ravel()
-    columns = np.tile(np.arange(n_sentences), n_labellings)
-    membership = scipy.sparse.csr_matrix(
-        (np.ones(rows.size), (rows, columns)), shape=(n_labellings * n_groups, n_sentences)
-    )
-    grouped = np.asarray(membership @ block.counts).reshape(n_labellings, n_groups, block.n_runs, -1)
-    values = rates(grouped)
-    per_run = gap(np.stack([values[metric] for metric in metrics], axis=-1), axis=1)
-    return nan_mean(per_run, axis=2)
-
-
-def permuted_labels(block: Block, n_permutations: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Chunks of group labellings, each permuted within every template (sizes of groups kept)."""
-    for start in range(0, n_permutations, _CHUNK):
-        size = min(_CHUNK, n_permutations - start)
-        order = np.argsort(block.templates[None, :] + rng.random((size, block.labels.size)), axis=1)
-        yield block.labels[order]
-
-
-def block_null(
-    block: Block, metrics: tuple[str, ...], n_permutations: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Observed mean gaps (groups x metrics) and their permutation null (permutations x groups x metrics)."""
+def block_null(block: engine.Block, metrics: tuple[str, ...], n_permutations: int, seed: int) -> BlockNull:
+    """Mean gaps and between-run variances, observed and under ``n_permutations`` group permutations."""
     rng = np.random.default_rng(random_stream(seed, block.key))
-    observed = mean_gaps(block, block.labels[None, :], metrics)[0]
-    null = [mean_gaps(block, labels, metrics) for labels in permuted_labels(block, n_permutations, rng)]
-    return observed, np.concatenate(null)
+    observed = engine.run_gaps(block, block.labels[None, :], metrics)[0]  # groups x runs x metrics
+    means, variances = [], []
+    for labels in engine.permuted_labels(block, n_permutations, rng):
+        per_run = engine.run_gaps(block, labels, metrics)
+        means.append(nan_mean(per_run, axis=2))
+        variances.append(engine.between_run_variance(per_run, axis=2))
+    return BlockNull(
+        observed=nan_mean(observed, axis=1),
+        null=np.concatenate(means),
+        observed_variance=engine.between_run_variance(observed, axis=1),
+        null_variance=np.concatenate(variances),
+        n_runs=(~np.isnan(observed)).sum(axis=1),
+    )
+
+
+def prompt_variance(results: Sequence[BlockNull]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The variance between prompts of each attribute's gaps beyond the sentences' noise, per metric, pooled
+    over the groups of every attribute of a family, and its degrees of freedom.
+
+    Per attribute with k groups and R runs, the excess is the mean observed between-run variance less its
+    permutation mean E (which keeps each run's sentence noise and scatters any prompt x group tilt). A tilt of
+    each group by its own prompt effect of variance t moves a gap by (k - 1) / k t, so each excess is scaled
+    by k / (k - 1) and the attributes are pooled with inverse-variance weights: an excess estimated from
+    (k - 1)(R - 1) degrees of freedom has variance about 2 E^2 / ((k - 1)(R - 1)) where prompts add little.
+    The pooled value is clipped at 0 and scaled back by (k - 1) / k per attribute. Its degrees of freedom
+    (as a scaled chi-square) are 2 pooled^2 / its variance, the variance taken with E + pooled in place of E.
+    """
+    sizes = np.array([r.observed.shape[0] for r in results], dtype=float)
+    freedom = ((sizes - 1) * np.array([max(int(r.n_runs.max()), 2) - 1 for r in results]))[:, None]
+    factor = (sizes / (sizes - 1))[:, None]
+    total = np.stack([nan_mean(r.observed_variance, axis=0) for r in results]) * factor
+    expected = np.stack([nan_mean(nan_mean(r.null_variance, axis=0), axis=0) for r in results]) * factor
+    usable = ~np.isnan(total) & (expected > engine.STILL)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(usable, freedom / np.where(usable, expected, 1.0) ** 2, 0.0)
+        pooled = (np.where(usable, total - expected, 0.0) * weight).sum(axis=0) / weight.sum(axis=0)
+        pooled = np.maximum(np.nan_to_num(pooled), 0.0)
+        spread = 2 * (weight**2 * (expected + pooled) ** 2 / freedom).sum(axis=0) / weight.sum(axis=0) ** 2
+        pooled_freedom = 2 * pooled**2 / spread
+    return [pooled / factor[index] for index in range(len(results))], pooled_freedom
+
+
+def gap_prompt_sd(result: BlockNull) -> np.ndarray:
+    """Each gap's spread between prompts beyond the sentences' noise: the square root of its observed
+    between-run variance less its permutation mean, clipped at 0 (groups x metrics)."""
+    expected = nan_mean(result.null_variance, axis=0)
+    return np.sqrt(np.maximum(result.observed_variance - expected, 0.0))
+
+
+def disagreement(result: BlockNull) -> tuple[float, np.ndarray]:
+    """The prompt-disagreement statistic (mean over groups and metrics of observed between-run variance over
+    its permutation mean) and its permutation draws."""
+    expected = nan_mean(result.null_variance, axis=0)
+    usable = expected > engine.STILL
+    if not usable.any():
+        return np.nan, np.full(len(result.null_variance), np.nan)
+    observed = float(np.nanmean(result.observed_variance[usable] / expected[usable]))
+    draws = nan_mean(result.null_variance[:, usable] / expected[usable], axis=1)
+    return observed, draws
+
+
+def metric_reach(n_groups: int) -> float:
+    """The largest |gap| a metric bounded by 0 and 1 can reach among ``n_groups`` groups."""
+    return (n_groups - 1) / n_groups
 
 
 def permutation_test(
     predictions: pd.DataFrame,
     metrics: tuple[str, ...],
     *,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
+    n_permutations: int = engine.DEFAULT_PERMUTATIONS,
     seed: int = 0,
-    correction: str = uncertainty.MAX_T,
+    correction: str = engine.MAX_T,
+    scope: str | None = None,
     alpha: float = uncertainty.ALPHA,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gap verdicts, one row per gap (``GAP_KEY``) with ``gap_mean`` and ``TEST_COLUMNS``, and the
+    prompt-disagreement tests, one row per attribute (``DISAGREEMENT_COLUMNS``). ``scope``: ``model``,
+    ``prompts`` or None (``default_scope`` of each family's runs). ``correction`` applies within each
+    model x training set x probe. ``predictions`` holds the sentences of the compared groups."""
+    families: dict[tuple[str, ...], list[tuple[engine.Block, BlockNull]]] = {}
+    for block in engine.sentence_blocks(predictions):
+        families.setdefault(block.key[:3], []).append(
+            (block, block_null(block, metrics, n_permutations, seed))
+        )
+    gap_tables, disagreement_tables = [], []
+    for parts in families.values():
+        chosen = default_scope(max(block.n_runs for block, _ in parts)) if scope is None else scope
+        gap_tables.append(family_gaps(parts, metrics, chosen, correction, alpha))
+        disagreement_tables.append(family_disagreement(parts, correction, alpha))
+    return (
+        pd.concat(gap_tables, ignore_index=True)[[*GAP_KEY, "gap_mean", *TEST_COLUMNS]],
+        pd.concat(disagreement_tables, ignore_index=True)[list(DISAGREEMENT_COLUMNS)],
+    )
+
+
+def family_gaps(
+    parts: Sequence[tuple[engine.Block, BlockNull]],
+    metrics: tuple[str, ...],
+    scope: str,
+    correction: str,
+    alpha: float,
 ) -> pd.DataFrame:
-    """One row per gap (``GAP_KEY``) with the observed ``gap_mean`` and ``TEST_COLUMNS``;
-    ``p_adjusted`` is max-T over the family when ``correction`` is ``maxt``, else NaN (the caller adjusts
-    ``p_value``). ``predictions`` holds the sentences of the compared groups."""
-    families: dict[tuple[str, ...], list[tuple[pd.DataFrame, np.ndarray, np.ndarray]]] = {}
-    for block in sentence_blocks(predictions):
-        observed, null = block_null(block, metrics, n_permutations, seed)
+    """The gap verdicts of one model x training set x probe in ``scope``."""
+    grids, observed, null, scale, freedom, spread, reach = [], [], [], [], [], [], []
+    pooled, pooled_freedom = prompt_variance([result for _, result in parts])
+    for index, (block, result) in enumerate(parts):
         grid = pd.MultiIndex.from_product([block.groups, metrics], names=["group", "metric"]).to_frame(
             index=False
         )
-        grid = grid.assign(**dict(zip(BLOCK_KEY, block.key, strict=True)), gap_mean=observed.reshape(-1))
-        families.setdefault(block.key[:3], []).append(
-            (grid, observed.reshape(-1), null.reshape(len(null), -1))
+        grids.append(grid.assign(**dict(zip(engine.BLOCK_KEY, block.key, strict=True))))
+        shape = result.observed.shape
+        sd = engine.null_sd(
+            np.vstack([result.observed.reshape(1, -1), result.null.reshape(len(result.null), -1)])
         )
-    tables = []
-    for parts in families.values():
-        grid = pd.concat([part[0] for part in parts], ignore_index=True)
-        observed = np.concatenate([part[1] for part in parts])
-        null = np.concatenate([part[2] for part in parts], axis=1)
-        tables.append(grid.assign(**family_test(observed, null, correction, alpha)))
-    return pd.concat(tables, ignore_index=True)[[*GAP_KEY, "gap_mean", *TEST_COLUMNS]]
+        runs = np.maximum(result.n_runs, 1).reshape(-1)
+        extra = (
+            np.broadcast_to(pooled[index], shape).reshape(-1) / runs if scope == MODEL else np.zeros(len(sd))
+        )
+        observed.append(result.observed.reshape(-1))
+        null.append(result.null.reshape(len(result.null), -1))
+        scale.append(np.sqrt(sd**2 + extra))
+        with np.errstate(divide="ignore", invalid="ignore"):  # Satterthwaite: only the extra is estimated
+            satterthwaite = (
+                (sd**2 + extra) ** 2 * np.broadcast_to(pooled_freedom, shape).reshape(-1) / extra**2
+            )
+        freedom.append(np.where(extra > 0, satterthwaite, np.inf))
+        spread.append(gap_prompt_sd(result).reshape(-1))
+        reach.append(np.full(grid.shape[0], metric_reach(len(block.groups))))
+    test = engine.family_test(
+        np.concatenate(observed),
+        np.concatenate(null, axis=1),
+        correction,
+        alpha,
+        scale=np.concatenate(scale),
+        freedom=np.concatenate(freedom),
+    )
+    detectable = test.pop("min_detectable")
+    limit = np.concatenate(reach)
+    return pd.concat(grids, ignore_index=True).assign(
+        gap_mean=np.concatenate(observed),
+        scope=scope,
+        prompt_sd=np.concatenate(spread),
+        min_detectable_gap=np.where(detectable <= limit, detectable, np.nan),
+        **test,
+    )
 
 
-def family_test(
-    observed: np.ndarray, null: np.ndarray, correction: str, alpha: float
-) -> dict[str, np.ndarray]:
-    """p-values, max-T adjusted p-values, null sd and minimum detectable gaps of one family of gaps.
-
-    ``observed``: gaps (J); ``null``: their permutation null (B x J). A gap whose null never moves (sd 0,
-    or undefined) gets p = NaN, is never significant and is left out of the family."""
-    n_permutations = len(null)
-    finite = ~np.isnan(null)
-    counts = finite.sum(axis=0)
-    sd = np.full(observed.shape, np.nan)
-    spread = counts >= 2
-    sd[spread] = np.nanstd(null[:, spread], axis=0, ddof=1)
-    testable = (sd > _STILL) & ~np.isnan(observed)
-    size = np.abs(observed) * (1 - _TIES)
-    reached = (np.abs(np.where(finite, null, 0.0)) >= size) & finite
-    p_value = np.where(testable, (1 + reached.sum(axis=0)) / (1 + n_permutations), np.nan)
-    studentised = np.where(finite & testable, np.abs(null) / np.where(testable, sd, 1.0), -np.inf)
-    largest = studentised.max(axis=1) if testable.any() else np.full(n_permutations, -np.inf)
-    own = np.where(testable, np.abs(observed) / np.where(testable, sd, 1.0), np.nan)
-    beyond = (largest[:, None] >= own[None, :] * (1 - _TIES)).sum(axis=0)
-    max_t = np.where(testable, (1 + beyond) / (1 + n_permutations), np.nan)
-    if correction == "none":
-        critical = np.array([_quantile(studentised[:, j], 1 - alpha) for j in range(len(observed))])
-    else:  # max-T, and the first rejection of Holm or BH, which needs the family-wise level
-        critical = np.full(observed.shape, _quantile(largest, 1 - alpha))
-    detectable = (critical + scipy.stats.norm.ppf(uncertainty.POWER)) * sd
-    adjusted = max_t if correction == uncertainty.MAX_T else np.full(observed.shape, np.nan)
-    return {
-        "p_value": p_value,
-        "p_adjusted": adjusted,
-        "null_sd": sd,
-        "min_detectable_gap": np.where(testable, detectable, np.nan),
-        "n_permutations": np.full(observed.shape, n_permutations, dtype=np.int64),
-        "p_value_se": np.sqrt(p_value * (1 - p_value) / n_permutations),
-        "p_adjusted_se": np.sqrt(adjusted * (1 - adjusted) / n_permutations),
-    }
-
-
-def _quantile(values: np.ndarray, level: float) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.quantile(finite, level)) if finite.size else np.nan
+def family_disagreement(
+    parts: Sequence[tuple[engine.Block, BlockNull]], correction: str, alpha: float
+) -> pd.DataFrame:
+    """The prompt-disagreement tests of one model x training set x probe, one per attribute (one-sided:
+    large ratios are evidence), adjusted over the attributes."""
+    statistics = [disagreement(result) for _, result in parts]
+    observed = np.array([statistic for statistic, _ in statistics])
+    null = np.stack([draws for _, draws in statistics], axis=1)
+    test = engine.family_test(observed - 1, null - 1, correction, alpha, two_sided=False)
+    keys = pd.DataFrame([block.key for block, _ in parts], columns=list(engine.BLOCK_KEY))
+    return keys.assign(
+        n_groups=[len(block.groups) for block, _ in parts],
+        n_runs=[block.n_runs for block, _ in parts],
+        variance_ratio=observed,
+        p_value=test["p_value"],
+        p_adjusted=test["p_adjusted"],
+        significant=np.nan_to_num(test["p_adjusted"], nan=1.0) < alpha,
+        n_permutations=test["n_permutations"],
+    )

@@ -12,6 +12,15 @@ strongly, seeds differ, and each seed reads each template a little differently: 
 naive tests over-confident. In a fair study the groups of one template share the probabilities. In a biased
 study one group (``BIASED_GROUP`` of ``BIASED_ATTRIBUTE``) gets ``shift`` added to its negative logit in every
 template; with the default shift of 1.0 its negative-class FPR gap is about +0.095.
+
+Two departures from that picture, each a null that the group permutation does not assume by construction:
+
+- ``tilt``: each run (prompt) tilts each group's logits its own way, a normal 3-vector of sd ``tilt`` per run
+  and group, zero in expectation: no group is treated differently by the model, but each prompt treats some
+  group differently (``TILT`` makes the between-run variance of a gap about twice its within-run variance);
+- ``term_shift``: each group is named by ``TERMS`` terms (one sentence each per template) and the first term
+  of ``BIASED_GROUP`` gets ``term_shift`` on its negative logit: one term behaves apart, the group as a whole
+  is treated like the others only if terms are what the question is about.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ CLASS_BONUS = (
 TEMPLATE_SD = 1.2
 SEED_SD = 0.4
 RUN_TEMPLATE_SD = 0.6
+TILT = 0.75  # the sd of each run's tilt of a group's logits: between-run variance of gaps ~2x within-run
+TERMS = 2
+PROMPT_SD = 0.6  # a prompt's own effect on each (run, template): how differently two probes read a template
 NEGATIVE = LABELS.index("negative")
 
 
@@ -44,9 +56,18 @@ def simulate_study(
     runs: int = RUNS,
     shift: float = SHIFT,
     templates_per_class: int = TEMPLATES_PER_CLASS,
+    tilt: float = 0.0,
+    term_shift: float = 0.0,
+    prompt: int | None = None,
 ) -> pd.DataFrame:
-    """One synthetic study (see the module): fair, or biased against ``BIASED_GROUP`` by ``shift``."""
+    """One synthetic study (see the module): fair, or biased against ``BIASED_GROUP`` by ``shift``; each run
+    tilting the groups by ``tilt``; with ``term_shift``, ``TERMS`` terms per group, one of them shifted. With
+    ``prompt``, each (run, template) gets that prompt's own effect (sd ``PROMPT_SD``, its own stream), and
+    every other draw stays the seed's: two prompts of one study read the same sentences with the same
+    model."""
     rng = np.random.default_rng(seed)
+    reading = None if prompt is None else np.random.default_rng([seed, prompt])
+    terms = TERMS if term_shift else 1
     seed_effects = rng.normal(0, SEED_SD, (runs, len(LABELS)))
     frames = []
     for category, n_groups in ATTRIBUTES.items():
@@ -59,15 +80,24 @@ def simulate_study(
             + seed_effects[:, None, None, :]
             + rng.normal(0, RUN_TEMPLATE_SD, (runs, n_templates, 1, len(LABELS)))
         )
-        logits = np.repeat(logits, n_groups, axis=2)  # runs x templates x groups x classes
+        if reading is not None:
+            logits = logits + reading.normal(0, PROMPT_SD, (runs, n_templates, 1, len(LABELS)))
+        logits = np.repeat(logits, n_groups * terms, axis=2)  # runs x templates x sentences x classes
+        if tilt:
+            tilts = rng.normal(0, tilt, (runs, 1, n_groups, len(LABELS)))
+            logits += np.repeat(tilts, terms, axis=2)
+        biased_sentence = int(BIASED_GROUP[1:]) * terms
         if biased and category == BIASED_ATTRIBUTE:
-            logits[:, :, int(BIASED_GROUP[1:]), NEGATIVE] += shift
+            logits[:, :, biased_sentence : biased_sentence + terms, NEGATIVE] += shift
+        if term_shift and category == BIASED_ATTRIBUTE:
+            logits[:, :, biased_sentence, NEGATIVE] += term_shift
         probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         draws = (rng.random(probabilities.shape[:-1])[..., None] > probabilities.cumsum(axis=-1)).sum(axis=-1)
-        run, template, group = np.meshgrid(
-            np.arange(runs), np.arange(n_templates), np.arange(n_groups), indexing="ij"
+        run, template, sentence = np.meshgrid(
+            np.arange(runs), np.arange(n_templates), np.arange(n_groups * terms), indexing="ij"
         )
+        group, term = np.divmod(sentence, terms)
         frames.append(
             pd.DataFrame(
                 {
@@ -76,7 +106,8 @@ def simulate_study(
                     "category": category,
                     "group": [f"g{index}" for index in group.ravel()],
                     "text": [
-                        f"g{g} sentence {t}" for g, t in zip(group.ravel(), template.ravel(), strict=True)
+                        f"g{g}{'' if terms == 1 else f' term{k}'} sentence {t}"
+                        for g, k, t in zip(group.ravel(), term.ravel(), template.ravel(), strict=True)
                     ],
                     "model": "simulated",
                     "run_id": [f"run_{index + 1}" for index in run.ravel()],
@@ -107,6 +138,27 @@ def simulate_model_pair(seed: int, *, differ: bool, shift: float = SHIFT) -> pd.
     model_a = simulate_study(2 * seed, biased=False).assign(model="model_a")
     model_b = simulate_study(2 * seed + 1, biased=differ, shift=shift).assign(model="model_b")
     return pd.concat([model_a, model_b], ignore_index=True)
+
+
+def simulate_probe_pair(seed: int, *, differ: bool, shift: float = SHIFT) -> pd.DataFrame:
+    """One model read through two probes (``reference`` and ``probe``, 5 runs each, seeds paired): the same
+    sentences, template and seed effects and the same chance draws, each probe with its own effect per (run,
+    template) (``PROMPT_SD``). The reference is fair; ``probe`` is fair too, or with ``differ`` tilts
+    ``BIASED_GROUP`` by ``shift`` (a probe-induced gap of about +0.095 at shift 1)."""
+    reference = simulate_study(seed, biased=False, prompt=0).assign(probe="reference")
+    probe = simulate_study(seed, biased=differ, shift=shift, prompt=1).assign(probe="probe")
+    return pd.concat([reference, probe], ignore_index=True)
+
+
+def probe_difference_found(differences: pd.DataFrame) -> bool:
+    """Whether a probe comparison flags the planted difference: ``BIASED_METRIC`` of the biased group,
+    significant, with the probe's gap the larger."""
+    row = differences[
+        (differences["category"] == BIASED_ATTRIBUTE)
+        & (differences["group"] == BIASED_GROUP)
+        & (differences["metric"] == BIASED_METRIC)
+    ]
+    return bool((row["significant"] & (row["difference"] > 0)).any())
 
 
 def model_difference_found(differences: pd.DataFrame) -> bool:

@@ -1,8 +1,10 @@
-"""Uncertainty across runs: 95% intervals and p-values for "mean = 0", and corrections for many tests.
+"""Uncertainty across runs: 95% intervals and p-values for "mean = 0" (the corrections for many tests are the
+engine's, ``metrics/inference/engine.py``).
 
 Methods (``--ci``), for n values with mean m and sample standard deviation s (ddof = 1), se = s / sqrt(n):
-- ``permutation`` (the default): the permutation test of ``metrics/inference/permutation.py`` (group labels permuted
-  within templates, max-T over a model x training set x probe); its interval is the two-level bootstrap;
+- ``permutation`` (the default): the permutation test of ``metrics/inference/permutation.py`` (group labels
+  permuted within templates, max-T over a model x training set x probe); its interval is the bootstrap that
+  answers the verdict's scope (``permutation.SCOPE_INTERVALS``);
 - ``z``: m +- 1.96 se and a normal p-value (the reference notebooks' interval, reproduced exactly);
 - ``t``: m +- t(0.975, n - 1) se and Student's t p-value with n - 1 degrees of freedom;
 - ``bootstrap``: percentile interval of template-bootstrap replicates of m, and the two-sided normal p-value
@@ -23,17 +25,10 @@ from promptbias.metrics.metric_table import ratio
 PERMUTATION = "permutation"
 INTERVAL_METHODS = (PERMUTATION, "t", "z", "bootstrap", "multibootstrap")
 DEFAULT_METHOD = PERMUTATION
-MAX_T = "maxt"
-CORRECTIONS = (MAX_T, "holm", "bh", "none")
 Z_95 = 1.96
 LEVEL = 0.95
 ALPHA = 0.05
 POWER = 0.80
-
-
-def default_correction(method: str) -> str:
-    """The family-wise correction that suits ``method``: max-T for the permutation test, else Holm."""
-    return MAX_T if method == PERMUTATION else "holm"
 
 
 def mean_interval(
@@ -83,37 +78,6 @@ def bootstrap_interval(
     observed = np.asarray(observed, dtype=float)
     p_value = 2 * scipy.stats.norm.sf(np.abs(ratio(observed, spread)))
     return low, high, np.where(usable & (spread > 0) & ~np.isnan(observed), p_value, np.nan)
-
-
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment: the k-th smallest of m p-values times m - k + 1, monotone, at most 1."""
-    p_values = np.asarray(p_values, dtype=float)
-    order = np.argsort(p_values, kind="stable")
-    m = len(p_values)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p_values[order])
-    result = np.empty(m)
-    result[order] = np.minimum(adjusted, 1.0)
-    return result
-
-
-def adjust_p_values(p_values: np.ndarray, method: str) -> np.ndarray:
-    """Adjusted p-values over all non-NaN entries together (``holm``, ``bh`` or ``none``); NaN stays NaN.
-
-    ``maxt`` is not computed here: it needs the permutation null (``metrics/inference/permutation.py``)."""
-    p_values = np.asarray(p_values, dtype=float)
-    present = ~np.isnan(p_values)
-    adjusted = np.full(p_values.shape, np.nan)
-    if not present.any():
-        return adjusted
-    if method == "holm":
-        adjusted[present] = holm(p_values[present])
-    elif method == "bh":
-        adjusted[present] = scipy.stats.false_discovery_control(p_values[present], method="bh")
-    elif method == "none":
-        adjusted[present] = p_values[present]
-    else:
-        raise ValueError(f"unknown correction {method!r}")
-    return adjusted
 
 
 def bootstrap_weights(n_templates: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:

@@ -30,6 +30,7 @@ WORDING_COLUMNS = (
     "terms_a",
     "terms_b",
     "gap_mean",
+    "scope",
     "p_value",
     "p_adjusted",
     "significant",
@@ -111,21 +112,19 @@ def wording_gaps(
     n_permutations: int,
     seed: int,
     correction: str,
+    scope: str | None = None,
     alpha: float = uncertainty.ALPHA,
 ) -> pd.DataFrame:
     """``wording_gaps.csv``: per model, dataset, probe, split group and metric, the gap of half ``A`` against
-    ``B`` averaged over runs, with the permutation test (max-T over each model's wording gaps, or
-    ``correction``) and its minimum detectable gap."""
+    ``B`` averaged over runs, with the permutation test in ``scope`` (``correction`` over each model's
+    wording gaps) and its minimum detectable gap."""
     relabelled, splits = split_terms(predictions)
     if relabelled.empty:
         return pd.DataFrame(columns=list(WORDING_COLUMNS))
-    family_correction = uncertainty.MAX_T if correction == uncertainty.MAX_T else "none"
-    table = permutation.permutation_test(
-        relabelled, metrics, n_permutations=n_permutations, seed=seed, correction=family_correction
+    table, _ = permutation.permutation_test(
+        relabelled, metrics, n_permutations=n_permutations, seed=seed, correction=correction, scope=scope
     )
     table = table[table["group"] == "A"].drop(columns="group")
-    if correction != uncertainty.MAX_T:
-        table["p_adjusted"] = uncertainty.adjust_p_values(table["p_value"].to_numpy(), correction)
     table["significant"] = table["p_adjusted"] < alpha
     parts = table["category"].str.split(_SPLIT, n=1, expand=True)
     table = table.assign(category=parts[0], group=parts[1]).merge(splits, on=["category", "group"])
