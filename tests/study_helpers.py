@@ -13,6 +13,17 @@ import yaml
 
 from random_model import RANDOM_MODEL
 
+# a soft prompt short enough for the tests of a study's mechanics (claims, tracking), beside the zero-shot probe
+SOFT_PROMPT = {
+    "kind": "soft_prompt",
+    "num_virtual_tokens": 4,
+    "max_steps": 4,
+    "batch_size": 8,
+    "eval_every": 2,
+    **RANDOM_MODEL,
+}
+OVERRIDES = {"probes": [SOFT_PROMPT, {"kind": "zero_shot"}], "seeds": [0]}
+
 
 def write_study(folder: Path, models: dict[str, Path], **overrides) -> Path:
     study = {

@@ -15,10 +15,11 @@ from promptbias.study.plan import estimate_text, plan_units, resolve_suite
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-# make demo must fit 10 minutes, set-up (~1.6 min, mostly pip) included, where a bf16 2048x2048 product runs at
-# 0.35 TFLOP/s: 8.4 minutes of compute there.
+# make demo must fit 10 minutes, set-up (~1.5 min, mostly pip; 57-67 s measured in earlier sessions) included,
+# where a bf16 2048x2048 product runs at 0.35 TFLOP/s: 8.5 minutes of compute there (the failure rule's score
+# of the written prompt on dev added 0.1 to the quickstart's 8.4).
 BUDGET_RATE = 0.35e12
-BUDGET_MINUTES = 8.4
+BUDGET_MINUTES = 8.5
 
 
 def test_the_shipped_studies_are_the_repositorys_configs_and_all_load(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from cli_helpers import cli
 from promptbias.study.config import DatasetEntry, ModelEntry, SuiteEntry, load_study
 from promptbias.study.runner import run_study
+from random_model import RANDOM_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def quickstart(tiny_models, tmp_path_factory) -> Path:
             "models": [ModelEntry(name=str(tiny_models["llama"]), dtype="float32", device="cpu")],
             "datasets": [DatasetEntry(name="sst5", train_size=48, dev_size=16, test_size=24)],
             "probes": [
-                soft.model_copy(update={"num_virtual_tokens": 4, "max_steps": 4, "eval_every": 2}),
+                soft.model_copy(
+                    update={"num_virtual_tokens": 4, "max_steps": 4, "eval_every": 2, **RANDOM_MODEL}
+                ),
                 *others,
             ],
             "suite": SuiteEntry(source="czarnowska", templates_per_category=1),
@@ -86,7 +90,13 @@ def test_the_card_is_a_model_card_with_model_index_and_the_numbers_of_the_result
     assert len(shown) == min(len(flagged), 25)
     if flagged.empty:
         assert f"None of the {len(gaps)} gaps tested is significant." in text
-    assert "None: every run of the study is in the results." in section(text, "Runs left out")
+    left_out = section(text, "Runs left out")  # a random model's prompt fails the rule: named, with why
+    excluded = json.loads((quickstart / "metrics" / "summary.json").read_text())["excluded_runs"]
+    assert [
+        line.count(run["reason"]) for line, run in zip(left_out.split("\n- ")[1:], excluded, strict=True)
+    ] == [1] * len(excluded)
+    if not excluded:
+        assert "None: every run of the study is in the results." in left_out
     assert "arXiv:2306.04735" in section(text, "How to cite")
     assert "llama" in text and str(quickstart.parent) not in text  # no local path in a published card
 

@@ -18,16 +18,8 @@ from promptbias.study.claim import HOLDER_FILE, LOCK_FILE, ClaimSettings, Folder
 from promptbias.study.config import load_study
 from promptbias.study.plan import plan_units
 from promptbias.study.runner import run_study
-from study_helpers import run_until, unit_outputs, write_study
+from study_helpers import OVERRIDES, run_until, unit_outputs, write_study
 
-SOFT_PROMPT = {
-    "kind": "soft_prompt",
-    "num_virtual_tokens": 4,
-    "max_steps": 4,
-    "batch_size": 8,
-    "eval_every": 2,
-}
-OVERRIDES = {"probes": [SOFT_PROMPT, {"kind": "zero_shot"}], "seeds": [0]}
 # `promptbias run ARGS` as the console script runs it, but for the bf16 matmul rate of its last line, which
 # takes minutes on a CPU without bf16 instructions and says nothing about the claim
 RUN = (

@@ -19,16 +19,8 @@ from promptbias.study.config import TrackingEntry, load_study
 from promptbias.study.plan import plan_units
 from promptbias.study.runner import run_study, units_fingerprint
 from promptbias.study.tracking import PARENT, UNITS_KEY, track_study, tracking_uri
-from study_helpers import unit_outputs, write_study
+from study_helpers import OVERRIDES, unit_outputs, write_study
 
-SOFT_PROMPT = {
-    "kind": "soft_prompt",
-    "num_virtual_tokens": 4,
-    "max_steps": 4,
-    "batch_size": 8,
-    "eval_every": 2,
-}
-OVERRIDES = {"probes": [SOFT_PROMPT, {"kind": "zero_shot"}], "seeds": [0]}
 RESULT_FILES = ("metrics/gaps.csv", "metrics/group_metrics.csv", "test_accuracy.csv")
 
 

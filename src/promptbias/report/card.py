@@ -217,7 +217,7 @@ def left_out_section(folder: Path) -> list[str]:
     if not runs:
         return [*lines, "None: every run of the study is in the results."]
     return lines + [
-        f"- {run.get('model')} / {run.get('probe')} / {run.get('run_id')} (test accuracy "
+        f"- {display_name(str(run.get('model')))} / {run.get('probe')} / {run.get('run_id')} (test accuracy "
         f"{_accuracy(run.get('test_accuracy'))}): {run.get('reason')}"
         for run in runs
     ]

@@ -18,8 +18,11 @@ ONE_SCOPE = "all"
 
 
 def with_scope(gaps: pd.DataFrame) -> pd.DataFrame:
-    """``gaps`` with a ``scope`` column: its own, else ``ONE_SCOPE`` for every row."""
-    return gaps if "scope" in gaps else gaps.assign(scope=ONE_SCOPE)
+    """``gaps`` with a ``scope`` column: its own, else ``ONE_SCOPE`` for every row; a gap that could not be
+    tested (no scope written) gets ``ONE_SCOPE`` too, so that it still counts among its attribute's gaps."""
+    if "scope" not in gaps:
+        return gaps.assign(scope=ONE_SCOPE)
+    return gaps.assign(scope=gaps["scope"].fillna(ONE_SCOPE))
 
 
 def verdicts(gaps: pd.DataFrame, keys: tuple[str, ...] = (*CONFIG_KEYS, "category", "scope")) -> pd.DataFrame:
