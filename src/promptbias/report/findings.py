@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 CONFIG_KEYS = ("model", "dataset", "probe")
@@ -22,7 +23,7 @@ def with_scope(gaps: pd.DataFrame) -> pd.DataFrame:
     tested (no scope written) gets ``ONE_SCOPE`` too, so that it still counts among its attribute's gaps."""
     if "scope" not in gaps:
         return gaps.assign(scope=ONE_SCOPE)
-    return gaps.assign(scope=gaps["scope"].fillna(ONE_SCOPE))
+    return gaps.assign(scope=gaps["scope"].replace("", np.nan).fillna(ONE_SCOPE))
 
 
 def verdicts(gaps: pd.DataFrame, keys: tuple[str, ...] = (*CONFIG_KEYS, "category", "scope")) -> pd.DataFrame:

@@ -54,6 +54,7 @@ TEXT_COLUMNS = frozenset(
         "terms_b",
         "model_a",
         "model_b",
+        "scope",
     }
 )
 LABEL_COLUMNS = frozenset({"y_true", "y_pred", "majority_pred"})

@@ -24,7 +24,7 @@ from promptbias.metrics.loading import read_groups_file, resolve_groups
 from promptbias.probes.kind import ProbeConfig
 from promptbias.study.claim import CLAIM_FILES
 from promptbias.study.config import DatasetEntry, ModelEntry, Study
-from promptbias.study.unit import DEV_SEED, SAMPLE_SIZES, SplitLoader, Unit, split_loader
+from promptbias.study.unit import DEV_SEED, SAMPLE_SIZES, SplitLoader, Unit, recorded_settings, split_loader
 
 TUNE_FILE = "tune.json"
 
@@ -111,7 +111,7 @@ def check_tune_out(out: Path, settings: dict[str, Any]) -> None:
         earlier = json.loads(recorded.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         earlier = None
-    if earlier != json.loads(json.dumps(settings)):
+    if recorded_settings(earlier) != json.loads(json.dumps(settings)):
         raise InputError(
             out,
             f"holds a prompt tuned with other settings (see {TUNE_FILE}); choose another --out or delete it",

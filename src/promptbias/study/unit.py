@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 SplitLoader = Callable[[DatasetEntry, str], pd.DataFrame]
 DEV_SEED = 0  # dev and test subsets are the same for every seed, so runs are compared on the same sentences
 UNIT_FILE = "unit.json"
+OUTCOME_KEY = "tuning"  # joins a folder's record after tuning: what happened, not a setting to compare
+
+
+def recorded_settings(record: object) -> object:
+    """A folder's record without the tuning's outcome: what two runs must share to be the same unit."""
+    return {k: v for k, v in record.items() if k != OUTCOME_KEY} if isinstance(record, dict) else record
+
+
 SAMPLE_SIZES = {"train": "train_size", "validation": "dev_size", "test": "test_size"}
 
 
@@ -95,7 +103,9 @@ def open_folder(folder: Path, record_name: str, record: dict[str, Any], key: str
             recorded = None
         current = json.loads(json.dumps(record))
         if not isinstance(recorded, dict) or (
-            recorded.get(key) != current.get(key) if key is not None else recorded != current
+            recorded.get(key) != current.get(key)
+            if key is not None
+            else recorded_settings(recorded) != recorded_settings(current)
         ):
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -189,9 +199,9 @@ def run_stages(
     restarts, whether it failed) joins the folder's ``record`` file."""
     probe = build_probe(lm, verbalizer, unit, splits, folder, batch_tokens, progress)
     store.write_json(folder / "probe.json", probe.describe())
-    if "tuning" in probe.details:
+    if OUTCOME_KEY in probe.details:
         written = json.loads((folder / record).read_text(encoding="utf-8"))
-        store.write_json(folder / record, {**written, "tuning": probe.details["tuning"]})
+        store.write_json(folder / record, {**written, OUTCOME_KEY: probe.details[OUTCOME_KEY]})
     if not (folder / "evaluation.json").exists():
         evaluation = evaluate_probe(lm, verbalizer, probe, unit, splits, folder, batch_tokens, progress)
         store.write_json(folder / "evaluation.json", evaluation)
