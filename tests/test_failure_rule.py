@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from cli_helpers import cli
 from promptbias.data.training import load_split, subsample
 from promptbias.lm.model import load_model
 from promptbias.lm.prompt_format import PromptTemplate
@@ -216,3 +217,18 @@ def test_a_study_leaves_a_failed_prompt_out_of_every_verdict_and_names_it(tiny_m
     page = (results / "report" / "index.html").read_text()
     assert "Left out of every verdict" in page and unit["tuning"]["failed"] in page
     assert "Left out of every verdict, comparison and figure:" in summary and "seed0" in summary
+
+
+def test_metrics_refuse_a_selection_that_keeps_nothing_with_one_line(tmp_path, monkeypatch, capsys):
+    failed = write_unit(
+        tmp_path / "u", "seed0", 0, 0.40, 0.41, "predicts one class for 99% of the dev sentences"
+    )
+    code, _, err = cli(
+        monkeypatch, capsys, "metrics", failed.parent, "--out", tmp_path / "m", "--best-runs", "0"
+    )
+    assert (code, err) == (2, "promptbias: error: --best-runs: Input should be greater than 0\n")
+    code, _, err = cli(monkeypatch, capsys, "metrics", failed.parent, "--out", tmp_path / "m")
+    assert code == 2 and err.startswith(
+        f"promptbias: error: {failed.parent}: every run is left out (failed: "
+    )
+    assert err.endswith("; see --keep-failed\n") and err.count("\n") == 1 and not (tmp_path / "m").exists()
