@@ -24,11 +24,12 @@ from promptbias.lm.machine import cpu_dtype, dtype_name, environment, matmul_flo
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.metrics.probe_comparison import probe_differences_text, reference_probe
+from promptbias.metrics.run_selection import run_facts
 from promptbias.study.claim import ClaimSettings, claim_folder
 from promptbias.study.config import ModelEntry, Study
 from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.study.preflight import check_study
-from promptbias.study.unit import UNIT_FILE, SplitLoader, Unit, is_done, run_unit, split_loader
+from promptbias.study.unit import SplitLoader, Unit, is_done, run_unit, split_loader
 
 if TYPE_CHECKING:
     from promptbias.lm.model import LanguageModel
@@ -146,16 +147,17 @@ def test_accuracy_table(folder: Path, units: list[Unit]) -> pd.DataFrame:
                 "test_macro_f1": evaluation["test"]["macro_f1"],
                 "test_n": evaluation["test"]["n"],
                 "dev_accuracy": evaluation.get("validation", {}).get("accuracy"),
-                **_tuning_columns(folder / "units" / unit.unit_id / UNIT_FILE),
+                **_tuning_columns(folder / "units" / unit.unit_id),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _tuning_columns(record: Path) -> dict[str, object]:
-    """How many times the failure rule restarted a soft prompt, and whether it still failed."""
-    tuning = json.loads(record.read_text(encoding="utf-8")).get("tuning") or {}
-    return {"restarts": len(tuning.get("restarts", [])), "failed": bool(tuning.get("failed"))}
+def _tuning_columns(unit_folder: Path) -> dict[str, object]:
+    """How many times the failure rule restarted a soft prompt, and whether it still failed (as the run
+    selection reads them)."""
+    run = run_facts(unit_folder) or {}
+    return {"restarts": run.get("restarts", 0), "failed": bool(run.get("failed"))}
 
 
 def finish_study(study: Study, units: list[Unit]) -> None:
