@@ -18,6 +18,7 @@ an interrupted run continue where it stopped, with results identical to an unint
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ def attempt_seed(seed: int, attempt: int) -> int:
 
 def check_step(total: int, settings: SoftPromptConfig) -> int:
     """The step of the failure rule's early check: the first dev check at or after ``check_at`` of the run."""
-    earliest = max(1, -(-round(settings.check_at * total * 1000) // 1000))
+    earliest = max(1, math.ceil(round(settings.check_at * total, 6)))  # rounded first: 0.5 * 63 is 31.5
     step = -(-earliest // settings.eval_every) * settings.eval_every
     return min(step, total)
 
@@ -213,9 +214,13 @@ class _Setup:
     def score(self, soft: torch.Tensor | None) -> dict[str, float]:
         return dev_scores(self.lm, self.verbalizer, self.template, self.dev, soft)
 
+    @property
+    def selected_by(self) -> str:
+        """The dev score that chooses the kept prompt."""
+        return "dev_macro_f1" if self.settings.select_by == "macro_f1" else "dev_accuracy"
+
     def better(self, scores: dict[str, float], best: dict[str, float]) -> bool:
-        key = "dev_macro_f1" if self.settings.select_by == "macro_f1" else "dev_accuracy"
-        return scores[key] > best[key]
+        return scores[self.selected_by] > best[self.selected_by]
 
 
 def tune_soft_prompt(
@@ -353,7 +358,7 @@ def _description(attempt: int) -> str:
 
 
 def _kept(state: _TrainingState, setup: _Setup) -> float:
-    return state.best_dev["dev_macro_f1" if setup.settings.select_by == "macro_f1" else "dev_accuracy"]
+    return state.best_dev[setup.selected_by]
 
 
 @dataclass
