@@ -67,6 +67,7 @@ def test_linear_flops_equal_torchs_count_of_the_scoring_path(tiny_models, archit
     assert products == 2 * linear_parameters(lm.model) * work.tokens + head
 
 
+@pytest.mark.slow  # 90 s: it compiles the tiny model's scoring and tuning graphs (make test-slow)
 def test_bench_on_a_tiny_model(tiny_models):
     result = run_bench(
         str(tiny_models["llama"]),
@@ -94,3 +95,12 @@ def test_bench_on_a_tiny_model(tiny_models):
     assert result.scoring_fraction_of_peak > 0 and result.tuning_fraction_of_peak > 0
     assert result.naive_train_tps > 0 and result.promptbias_train_tps > 0
     assert "of the matmul rate" in bench_text(result)
+    compiled = result.compiled  # the compiled path, on the same sentences and steps
+    assert compiled is not None and "compiled (torch.compile) against eager" in bench_text(result)
+    assert compiled.agreement_with_fp32 == {
+        "eager": 1.0,
+        "compiled": 1.0,
+    }  # fp32 throughout: no rounding apart
+    assert compiled.max_abs_dp_with_fp32["compiled"] < 1e-5
+    assert compiled.compile_seconds["scoring"] > 0 and compiled.compile_seconds["tuning"] > 0
+    assert compiled.sps == pytest.approx(result.promptbias_sps * compiled.scoring_speedup, rel=0.01)

@@ -54,6 +54,7 @@ def clean(tiny_models, tmp_path_factory) -> dict[str, bytes]:
     return outputs(study.results_dir)
 
 
+@pytest.mark.slow  # 50 s: two processes run a study (make test-slow)
 def test_the_same_study_started_twice_at_once_runs_once(tiny_models, tmp_path, clean):
     study_file = write_study(tmp_path, {"llama": tiny_models["llama"]}, **OVERRIDES)
     results = tmp_path / "results"

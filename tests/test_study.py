@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from promptbias import store
@@ -60,6 +61,7 @@ def test_study_end_to_end_then_second_run_does_no_work(tiny_models, tmp_path):
     assert changed <= {"study.json", "environment.json", "command.txt"}
 
 
+@pytest.mark.slow  # 75 s: a study killed at every stage (make test-slow); test_faults kills tune and predict
 def test_sigkill_at_several_points_then_rerun_gives_identical_results(tiny_models, tmp_path):
     models = {"llama": tiny_models["llama"]}
     probe = {
@@ -131,3 +133,38 @@ def test_a_data_folder_without_the_czarnowska_file_leaves_the_shipped_copy_in_us
     assert suite["category"].nunique() == 8
     assert suite.groupby("category")["template_id"].nunique().eq(2).all()
     assert suite.groupby("category")["group"].nunique().sum() == 53  # whole templates: every group
+
+
+def test_a_bf16_model_reads_the_suite_in_fp32(tiny_models, tmp_path):
+    """Tuning and the test split run in the model's dtype; the suite, which every verdict reads, is predicted
+    by an fp32 copy (ModelEntry.suite_dtype), through the same tuned prompt."""
+    import numpy as np
+
+    from promptbias.lm.model import load_model
+    from promptbias.lm.scoring import score_texts
+    from promptbias.lm.verbalizer import build_verbalizer
+    from promptbias.probes.tuning import load_soft_prompt
+    from promptbias.schema import PROBABILITY_COLUMNS
+
+    path = write_study(tmp_path, {"llama": tiny_models["llama"]}, seeds=[0])
+    spec = yaml.safe_load(path.read_text())
+    spec["models"][0]["dtype"] = "bfloat16"
+    spec["probes"] = spec["probes"][:1]
+    path.write_text(yaml.safe_dump(spec))
+    study = load_study(path)
+    run_study(study, progress=False)
+    folder = study.results_dir / "units" / plan_units(study)[0].unit_id
+    record = json.loads((folder / "unit.json").read_text())
+    assert (record["dtype"], record["suite_dtype"]) == ("bf16", "fp32")
+    table = pd.read_parquet(folder / "predictions.parquet")
+    saved = load_soft_prompt(folder / "prompt")
+    computed = {}
+    for dtype in ("float32", "bfloat16"):
+        lm = load_model(str(tiny_models["llama"]), dtype=dtype)
+        verbalizer = build_verbalizer(lm.tokenizer)
+        computed[dtype] = score_texts(
+            lm, verbalizer, saved.template, list(table["text"]), saved.prompt, progress=False
+        )
+    written = table[list(PROBABILITY_COLUMNS)].to_numpy()
+    np.testing.assert_allclose(written, computed["float32"], atol=1e-6)
+    assert np.abs(written - computed["bfloat16"]).max() > 1e-4  # the bf16 reading would have differed

@@ -62,6 +62,24 @@ TRAINING_FLOPS_FACTOR = 2
 
 
 @dataclass(frozen=True)
+class CompiledSpeed:
+    """The promptbias path compiled (``torch.compile``), beside the eager one: speeds, fractions of the matmul
+    rate, speed-ups, the compilation's own time, and agreement with the exact fp32 path."""
+
+    sps: float
+    scoring_fraction_of_peak: float
+    train_tps: float
+    tuning_fraction_of_peak: float
+    scoring_speedup: float
+    tuning_speedup: float
+    compile_seconds: dict[
+        str, float
+    ]  # scoring: the first call's graphs; tuning: the first step's, less a step
+    agreement_with_fp32: dict[str, float]  # eager and compiled, each against the fp32 promptbias path
+    max_abs_dp_with_fp32: dict[str, float]
+
+
+@dataclass(frozen=True)
 class BenchResult:
     sentences: int
     suite: str
@@ -96,6 +114,7 @@ class BenchResult:
     promptbias_train_tps: float
     tuning_tflops: float
     tuning_fraction_of_peak: float
+    compiled: CompiledSpeed | None  # None where torch.compile is not available
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -435,6 +454,17 @@ def run_bench(
     ).flops(fast.model)
 
     exact = score_texts(full, verbalizer, template, texts, soft, progress=False)
+    eager = EagerSpeed(
+        len(texts) / fast_timing.seconds, fast_tps, scoring_flops, tuning_flops, fast_probabilities, exact
+    )
+    compiled = compiled_speed(
+        meter,
+        fast,
+        lambda lm: score_texts(lm, verbalizer, template, texts, soft, progress=False),
+        lambda lm: promptbias_train_tokens(lm, head, soft, train_rows, train_labels, verbalizer),
+        schedule,
+        eager,
+    )
     agreement, max_abs_dp = compare(fast_probabilities, naive_same)
     agreement_fp32, max_abs_dp_fp32 = compare(exact, naive_fp32)
     fast_labels = np.asarray(fast_probabilities).argmax(axis=1)
@@ -481,6 +511,59 @@ def run_bench(
         promptbias_train_tps=figures(fast_tps),
         tuning_tflops=figures(tuning_flops / fast_train_timing.seconds / 1e12),
         tuning_fraction_of_peak=figures(tuning_flops / fast_train_timing.seconds / fast_train_timing.limit),
+        compiled=compiled,
+    )
+
+
+@dataclass(frozen=True)
+class EagerSpeed:
+    """What the compiled path is set against: the eager path's speeds, the FLOPs of the timed work, the eager
+    bf16 class probabilities and the exact fp32 ones."""
+
+    sps: float
+    train_tps: float
+    scoring_flops: float
+    tuning_flops: float
+    probabilities: np.ndarray
+    exact: np.ndarray
+
+
+def compiled_speed(
+    meter: RateMeter,
+    lm: LanguageModel,
+    score: Callable[[LanguageModel], np.ndarray],
+    make_step: Callable[[LanguageModel], Callable[[list[int]], int]],
+    schedule: list[list[int]],
+    eager: EagerSpeed,
+) -> CompiledSpeed | None:
+    """The promptbias path compiled, on the same sentences and steps as the eager one; None when compiling
+    is not available here (``lm`` then ran uncompiled, and said so)."""
+    compiled = lm.compiled()
+    _, first_scoring = timed(lm.device, lambda: score(compiled))  # compiles the scoring graphs
+    if not compiled.runs_compiled:
+        return None
+    probabilities, scoring = meter.time(lambda: score(compiled))
+    step = make_step(compiled)
+    _, first_step = timed(lm.device, lambda: step(schedule[0]))  # compiles the tuning graphs
+    tokens, tuning = meter.time(lambda: sum(step(batch) for batch in schedule[1:]))
+    sps, tps = len(probabilities) / scoring.seconds, tokens / tuning.seconds
+    agreement = {
+        "eager": compare(eager.probabilities, eager.exact),
+        "compiled": compare(probabilities, eager.exact),
+    }
+    return CompiledSpeed(
+        sps=figures(sps),
+        scoring_fraction_of_peak=figures(eager.scoring_flops / scoring.seconds / scoring.limit),
+        train_tps=figures(tps),
+        tuning_fraction_of_peak=figures(eager.tuning_flops / tuning.seconds / tuning.limit),
+        scoring_speedup=figures(sps / eager.sps),
+        tuning_speedup=figures(tps / eager.train_tps),
+        compile_seconds={
+            "scoring": figures(first_scoring - scoring.seconds),
+            "tuning": figures(first_step - tuning.seconds / (len(schedule) - 1)),
+        },
+        agreement_with_fp32={path: pair[0] for path, pair in agreement.items()},
+        max_abs_dp_with_fp32={path: pair[1] for path, pair in agreement.items()},
     )
 
 
@@ -535,5 +618,25 @@ def bench_text(result: BenchResult) -> str:
         f"  {'promptbias (tuning step)':<52} {result.promptbias_train_tps:10.1f}",
         f"  promptbias / naive: {result.promptbias_train_tps / result.naive_train_tps:.1f}x; promptbias achieved "
         f"{result.tuning_tflops:.3f} TFLOP/s = {result.tuning_fraction_of_peak:.2f} of the matmul rate",
+        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + compiled_lines(result))
+
+
+def compiled_lines(result: BenchResult) -> list[str]:
+    """The compiled path beside the eager one."""
+    speed = result.compiled
+    if speed is None:
+        return ["compiled (torch.compile): not available here; only the eager path was measured"]
+    agreement = speed.agreement_with_fp32
+    return [
+        "compiled (torch.compile) against eager, the same sentences and steps:",
+        f"  {'':<24} {'eager':>10} {'compiled':>10} {'speed-up':>9}",
+        f"  {'scoring, sentences/s':<24} {result.promptbias_sps:10.1f} {speed.sps:10.1f} {speed.scoring_speedup:8.2f}x",
+        f"  {'  fraction of the rate':<24} {result.scoring_fraction_of_peak:10.2f} {speed.scoring_fraction_of_peak:10.2f}",
+        f"  {'tuning, tokens/s':<24} {result.promptbias_train_tps:10.1f} {speed.train_tps:10.1f} {speed.tuning_speedup:8.2f}x",
+        f"  {'  fraction of the rate':<24} {result.tuning_fraction_of_peak:10.2f} {speed.tuning_fraction_of_peak:10.2f}",
+        f"  {'agreement with fp32':<24} {agreement['eager']:10.4f} {agreement['compiled']:10.4f}",
+        f"  compile time: scoring {speed.compile_seconds['scoring']:.0f} s, tuning {speed.compile_seconds['tuning']:.0f} s "
+        "(once per process; less when the compile cache is warm)",
+    ]

@@ -14,6 +14,7 @@ import typer
 from promptbias.errors import InputError, show_warning_line
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.study.claim import ClaimSettings
+from promptbias.study.config import ModelEntry
 
 if TYPE_CHECKING:
     from promptbias.study.config import Study
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 TUNING = {name: field.default for name, field in SoftPromptConfig.model_fields.items()}  # tune's defaults
+COMPILE_DEFAULT = ModelEntry.model_fields["compile"].default
+PREDICT_DTYPE = (
+    "float32"  # predictions feed verdicts: fp32, as ModelEntry.suite_dtype reads the suite on a CPU
+)
+COMPILE_HELP = "torch.compile the forward pass: on, off, or auto (when the work is long enough to repay it)."
 
 app = typer.Typer(
     add_completion=False,
@@ -209,6 +215,7 @@ def tune(
     ],
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    compile: Annotated[str, typer.Option(help=COMPILE_HELP)] = COMPILE_DEFAULT,
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="Run Python code from the model's repository.")
     ] = False,
@@ -226,6 +233,7 @@ def tune(
         name=model,
         dtype=dtype,
         device=device,
+        compile=compile,
         trust_remote_code=trust_remote_code,
     )
     dataset_entry = _entry(
@@ -325,8 +333,14 @@ def predict(
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="Run Python code from the model's repository.")
     ] = False,
-    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="float32 (the default: verdicts read in bf16 can move), auto, bfloat16 or float16."
+        ),
+    ] = PREDICT_DTYPE,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    compile: Annotated[str, typer.Option(help=COMPILE_HELP)] = COMPILE_DEFAULT,
 ) -> None:
     """Classify a bias suite with a soft prompt or a template; write the predictions table."""
     from promptbias.study.stages import predict_stage
@@ -344,6 +358,7 @@ def predict(
         trust_remote_code=trust_remote_code,
         dtype=dtype,
         device=device,
+        compile=compile,
     )
     typer.echo(f"wrote {written} ({written.with_suffix('.tsv').name} beside it)")
 

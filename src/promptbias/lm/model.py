@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from huggingface_hub import hf_hub_download, is_offline_mode, model_info, try_to_load_from_cache
@@ -17,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
 from promptbias.errors import InputError
+from promptbias.lm.compilation import CompiledDecoder
 from promptbias.lm.embedded import EMBEDDED, embedded_file
 from promptbias.lm.machine import cpu_has_fast_bf16
 
@@ -35,6 +37,20 @@ class LanguageModel:
     num_params: float  # billions, as in the reference prediction files
     device: torch.device  # where inputs go: the input embeddings' device (the first, under a device_map)
     dtype: torch.dtype
+    decoder: CompiledDecoder | None = None  # the compiled decoder; None: the model's own, run eagerly
+
+    def decode(self, **inputs: Any) -> Any:
+        """The decoder's forward pass (the layers without the output head), compiled when it was compiled."""
+        return (self.decoder or self.model.base_model)(**inputs)
+
+    def compiled(self) -> LanguageModel:
+        """The same model with its decoder going through ``torch.compile`` (compiled at its first call)."""
+        return replace(self, decoder=CompiledDecoder(self.model.base_model))
+
+    @property
+    def runs_compiled(self) -> bool:
+        """Whether the forward pass runs compiled (asked for and not fallen back to eager)."""
+        return self.decoder is not None and self.decoder.active
 
     @property
     def hidden_size(self) -> int:

@@ -13,6 +13,8 @@ The same ``class_scores`` serves tuning, with gradients flowing into the soft pr
 
 from __future__ import annotations
 
+import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +26,12 @@ from transformers import DynamicCache
 
 from promptbias.errors import InputError
 from promptbias.lm.batching import DEFAULT_BATCH_TOKENS, DEFAULT_MAX_ROWS, PREFIX_COPY_TOKENS
+from promptbias.lm.compilation import MIN_ROWS
 from promptbias.lm.model import LanguageModel
 from promptbias.lm.prompt_format import PromptTemplate, fit_rows, prefix_ids, sentence_rows, tokens_after
 from promptbias.lm.verbalizer import Verbalizer
+
+WARMUP_TEMPLATE = "Review: {text}\nSentiment:"  # what the compiled graphs are first run on
 
 
 @dataclass
@@ -76,7 +81,7 @@ def build_prefix(lm: LanguageModel, soft: torch.Tensor | None, ids: Sequence[int
             f"demonstrations) does not fit the model's sliding attention window ({window} tokens); use a "
             "shorter prompt (fewer shots or virtual tokens)",
         )
-    output = lm.model.base_model(inputs_embeds=embeddings, use_cache=True)
+    output = lm.decode(inputs_embeds=embeddings, use_cache=True)
     layers = [(layer.keys, layer.values) for layer in output.cache.layers]
     return Prefix(layers, embeddings.shape[1])
 
@@ -100,11 +105,24 @@ def pad_rows(
     return ids.to(device), lengths.to(device)
 
 
+def at_least_two(ids: torch.Tensor) -> torch.Tensor:
+    """``ids`` ``[B, L]`` with at least ``MIN_ROWS`` rows (copies of the first) and columns (pads on the right),
+    the shapes a decoder compiled for dynamic shapes serves without compiling again."""
+    if ids.shape[1] < MIN_ROWS:
+        ids = torch.nn.functional.pad(ids, (0, MIN_ROWS - ids.shape[1]))
+    if ids.shape[0] < MIN_ROWS:
+        ids = torch.cat([ids, ids[:1].expand(MIN_ROWS - ids.shape[0], -1)])
+    return ids
+
+
 def hidden_at(lm: LanguageModel, prefix: Prefix, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Final hidden states ``[B, K, H]`` at ``positions`` ``[B, K]`` of right-padded rows behind the prefix."""
+    rows = ids.shape[0]
+    if lm.decoder is not None:  # compiled: the extra row and columns are computed and dropped
+        ids = at_least_two(ids)
     cache = _cache_for_batch(lm, prefix, ids.shape[0])
-    output = lm.model.base_model(input_ids=ids, cache=cache, use_cache=cache is not None)
-    hidden = output.last_hidden_state
+    output = lm.decode(input_ids=ids, cache=cache, use_cache=cache is not None)
+    hidden = output.last_hidden_state[:rows]
     index = positions[..., None].expand(-1, -1, hidden.shape[-1]).to(hidden.device)  # last layer's device
     return hidden.gather(1, index)
 
@@ -225,3 +243,18 @@ def score_texts(
                 probabilities[batch] = torch.softmax(scores, dim=-1).cpu().numpy()
                 bar.update(len(batch))
     return probabilities[inverse.reshape(-1)]
+
+
+def compile_scoring(lm: LanguageModel, verbalizer: Verbalizer, progress: bool = True) -> LanguageModel:
+    """``lm`` with its decoder compiled, the scoring graphs compiled now (two sentences behind a prompt with
+    text before the sentence, so the prefix's graph too): the time it takes is said once, and a machine that
+    cannot compile falls back before any real work starts."""
+    if progress:
+        print(f"Compiling {lm.name}'s forward pass (torch.compile, once)", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    compiled = lm.compiled()
+    score_texts(compiled, verbalizer, PromptTemplate.parse(WARMUP_TEMPLATE), ["a b", "c d e"], progress=False)
+    if progress and compiled.runs_compiled:
+        seconds = time.perf_counter() - started
+        print(f"Compiled for scoring in {seconds:.0f} s; tuning compiles at its first step", file=sys.stderr)
+    return compiled

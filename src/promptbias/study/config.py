@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from promptbias.data.files import read_text
 from promptbias.errors import InputError
 from promptbias.lm.batching import DEFAULT_BATCH_TOKENS
+from promptbias.lm.compilation import CompileChoice
 from promptbias.lm.verbalizer import LABEL_WORDS
 from promptbias.metrics.inference.engine import CORRECTIONS, MAX_T, default_correction
 from promptbias.metrics.inference.permutation import SCOPES
@@ -43,6 +44,18 @@ class ModelEntry(_Strict):
     name: str
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
+    # torch.compile the forward pass: auto when the model's work ahead repays it (lm/compilation.py)
+    compile: CompileChoice = "auto"
+    # the dtype of the suite's predictions, which every verdict reads: float32 (a second, fp32 copy of the model
+    # where ``dtype`` is lower), same (as ``dtype``), or auto: float32 on a CPU, same on an accelerator (where
+    # the copy would double or triple the GPUs a model needs). In bf16 the quickstart's verdicts moved
+    # (docs/speed.md).
+    suite_dtype: Literal["auto", "float32", "same"] = "auto"
+
+    def suite_in_fp32(self, on_cpu: bool) -> bool:
+        """Whether a copy of the model in fp32 reads the suite (unless the model runs in fp32 already)."""
+        return self.suite_dtype == "float32" or (self.suite_dtype == "auto" and on_cpu)
+
     trust_remote_code: bool = False
     gpus: float | None = Field(default=None, ge=0)  # GPUs a unit needs on a cluster; None: from its size
     # spread the model over every visible accelerator (accelerate); the Ray executor sets auto for 2+ GPUs

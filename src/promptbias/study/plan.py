@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from promptbias.lm.compilation import COMPILE_MINUTES, compile_wanted
 from promptbias.study.config import Study
 from promptbias.study.resources import WorkerSettings, cluster_columns, cluster_footer, model_size_b
 from promptbias.study.unit import Unit, is_done
@@ -19,11 +20,15 @@ from promptbias.suites.loading import load_suite, sample_templates
 # the model, and the study's metrics and report. Estimates scale them by model size and by the rate measured on
 # the machine at hand (machine.matmul_flops_per_second).
 REFERENCE_MATMUL_TFLOPS = 0.65
-REFERENCE_SCORE_RATE = 90.0  # SST-5 sentences score at about 75/s, the shorter suite sentences faster
+REFERENCE_SCORE_RATE = 90.0  # SST-5 sentences score at about 75/s, the shorter suite sentences faster:
+REFERENCE_SUITE_RATE = 130.0  # 159-165/s at 0.80-0.81 TFLOP/s in promptbias bench (docs/speed.md)
 REFERENCE_TRAIN_RATE = 20.0
 REFERENCE_LOAD_SECONDS = 20.0
 REFERENCE_FINISH_SECONDS = 30.0
 REFERENCE_PARAMS_B = 0.135
+# the suite predicted in fp32 by a model that otherwise runs in bf16 takes this many times as long (the
+# quickstart's three probes: 119.7 s against 51.0 s, benchmarks/precision_verdicts.py, docs/speed.md)
+FP32_SCORING_SLOWDOWN = 2.3
 
 
 def plan_units(study: Study) -> list[Unit]:
@@ -52,18 +57,45 @@ class UnitEstimate:
 
 
 def estimate_unit(
-    unit: Unit, suite_size: int, test_size: int, dev_size: int, train_size: int, slowdown: float = 1.0
+    unit: Unit,
+    suite_size: int,
+    test_size: int,
+    dev_size: int,
+    train_size: int,
+    slowdown: float = 1.0,
+    bf16: bool = True,
 ) -> UnitEstimate:
     """Sentences trained on and scored by ``unit``, and a rough CPU time when the model's size is known, on a
-    machine ``slowdown`` times slower than the reference machine (see REFERENCE_MATMUL_TFLOPS)."""
+    machine ``slowdown`` times slower than the reference machine (see REFERENCE_MATMUL_TFLOPS) whose models
+    run in bf16 (``bf16``) or in fp32."""
     trained, building = unit.probe.probe_kind.work(unit.probe, train_size, dev_size)
     scored = suite_size + test_size + building
     size = model_size_b(unit.model.name)
     minutes = None
     if size is not None:
-        seconds = _size_scale(size) * (scored / REFERENCE_SCORE_RATE + trained / REFERENCE_TRAIN_RATE)
+        # the suite read by a second, fp32 copy of a model that runs in bf16 (ModelEntry.suite_dtype)
+        suite_cost = FP32_SCORING_SLOWDOWN if unit.model.suite_in_fp32(on_cpu=True) and bf16 else 1.0
+        seconds = _size_scale(size) * (
+            (scored - suite_size) / REFERENCE_SCORE_RATE
+            + suite_cost * suite_size / REFERENCE_SUITE_RATE
+            + trained / REFERENCE_TRAIN_RATE
+        )
         minutes = round(slowdown * seconds / 60, 1)
     return UnitEstimate(unit.unit_id, trained, scored, minutes)
+
+
+def eager_minutes(units: Sequence[Unit], suite_size: int) -> float | None:
+    """The estimated minutes of ``units`` on the reference machine, uncompiled; None when a model's size is
+    unknown (what ``compile: auto`` weighs against the cost of compiling)."""
+    minutes = [estimate_unit(unit, suite_size, *_split_sizes(unit)).minutes_on_cpu for unit in units]
+    return None if any(m is None for m in minutes) else sum(m for m in minutes if m is not None)
+
+
+def scoring_minutes(model_name: str, sentences: int) -> float | None:
+    """The estimated minutes of scoring ``sentences`` with the model on the reference machine, uncompiled;
+    None when the model's size is unknown."""
+    size = model_size_b(model_name)
+    return None if size is None else _size_scale(size) * sentences / REFERENCE_SCORE_RATE / 60
 
 
 def _size_scale(size_b: float) -> float:
@@ -83,7 +115,12 @@ def estimate_text(
     metrics and report) at the matmul rate measured in ``dtype``, the one the models run in."""
     slowdown = slowdown_at(matmul_flops)
     known = [
-        (unit, estimate_unit(unit, suite_size, *_split_sizes(unit), slowdown=slowdown).minutes_on_cpu)
+        (
+            unit,
+            estimate_unit(
+                unit, suite_size, *_split_sizes(unit), slowdown=slowdown, bf16=dtype == "bf16"
+            ).minutes_on_cpu,
+        )
         for unit in units
     ]
     minutes = sum(m for _, m in known if m is not None)
@@ -94,8 +131,19 @@ def estimate_text(
     minutes += slowdown * fixed / 60
     unknown = sum(m is None for _, m in known)
     tail = f" ({unknown} unit(s) of unknown model size not counted)" if unknown else ""
+    compiled = [
+        model.name
+        for model in study.models
+        if compile_wanted(model.compile, eager_minutes([u for u in units if u.model == model], suite_size))
+    ]
+    compiling = (
+        f", plus up to about {COMPILE_MINUTES:.0f} min per model to compile ({', '.join(compiled)}; torch.compile, "
+        "less when its cache is warm)"
+        if compiled
+        else ""
+    )
     return (
-        f"Estimate: about {minutes:.1f} min on this CPU for {len(units)} unit(s){tail}, "
+        f"Estimate: about {minutes:.1f} min on this CPU for {len(units)} unit(s){tail}{compiling}, "
         f"{dtype} matmul measured at {matmul_flops / 1e12:.2f} TFLOP/s (GPUs are 20-100x faster)"
     )
 

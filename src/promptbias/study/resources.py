@@ -124,7 +124,8 @@ def model_gpus(
     gpu_memory_gb: float = GPU_MEMORY_GB,
 ) -> float:
     """GPUs of the worker that runs ``model``'s units: the study's ``gpus`` when given; none on the CPU;
-    else enough for the largest budget of its probes; one when the size is unknown."""
+    else enough for the largest budget of its probes (and the fp32 copy that reads the suite); one when the
+    size is unknown."""
     if model.gpus is not None:
         return model.gpus
     if model.device == "cpu":
@@ -133,6 +134,8 @@ def model_gpus(
     if size_b is None:
         return 1.0
     need = max(memory_budget(size_b, probe, model.dtype, batch_tokens).total_gb for probe in probes)
+    if model.suite_in_fp32(on_cpu=False) and model.dtype != "float32":  # the fp32 copy that reads the suite
+        need += size_b * 1e9 * DTYPE_BYTES["float32"] / GIB
     return gpus_for(need, gpu_memory_gb)
 
 

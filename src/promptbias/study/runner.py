@@ -18,21 +18,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
+import torch
 
 from promptbias import store
+from promptbias.lm.compilation import compile_wanted
 from promptbias.lm.machine import cpu_dtype, dtype_name, environment, matmul_flops_per_second
+from promptbias.lm.scoring import compile_scoring
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.compute import INTERVAL_NAMES
 from promptbias.metrics.probe_comparison import probe_differences_text, reference_probe
 from promptbias.metrics.run_selection import run_facts
 from promptbias.study.claim import ClaimSettings, claim_folder
 from promptbias.study.config import ModelEntry, Study
-from promptbias.study.plan import estimate_text, pending_units, plan_units, resolve_suite
+from promptbias.study.plan import eager_minutes, estimate_text, pending_units, plan_units, resolve_suite
 from promptbias.study.preflight import check_study
 from promptbias.study.unit import SplitLoader, Unit, is_done, run_unit, split_loader
 
 if TYPE_CHECKING:
     from promptbias.lm.model import LanguageModel
+
+COMPILE_WARMUP_TEMPLATE = (
+    "Review: {text}\nSentiment:"  # text before the sentence: the prefix graph compiles too
+)
 
 
 @dataclass
@@ -42,21 +49,34 @@ class LoadedModel:
     lm: LanguageModel
     verbalizer: Verbalizer
     splits: SplitLoader
+    suite_lm: LanguageModel | None = None  # the fp32 copy that reads the suite (ModelEntry.suite_dtype)
 
 
-def load_for_units(study: Study, model: ModelEntry) -> LoadedModel:
-    """Load ``model`` once for the units of ``study`` that use it."""
+def load_for_units(
+    study: Study, model: ModelEntry, work_minutes: float | None = None, progress: bool = True
+) -> LoadedModel:
+    """Load ``model`` once for the units of ``study`` that use it, compiled when ``model.compile`` says so for
+    ``work_minutes`` of work (uncompiled, on the reference machine)."""
     from promptbias.lm.model import load_model
     from promptbias.lm.verbalizer import build_verbalizer
 
-    lm = load_model(
-        model.name,
-        dtype=model.dtype,
-        device=model.device,
-        trust_remote_code=model.trust_remote_code,
-        device_map=model.device_map,
-    )
-    return LoadedModel(lm, build_verbalizer(lm.tokenizer, study.label_words), split_loader(study.data_dir))
+    def load(dtype: str) -> LanguageModel:
+        return load_model(
+            model.name,
+            dtype=dtype,
+            device=model.device,
+            trust_remote_code=model.trust_remote_code,
+            device_map=model.device_map,
+        )
+
+    lm = load(model.dtype)
+    verbalizer = build_verbalizer(lm.tokenizer, study.label_words)
+    fp32_suite = model.suite_in_fp32(lm.device.type == "cpu") and lm.dtype != torch.float32
+    suite_lm = load("float32") if fp32_suite else None
+    if compile_wanted(model.compile, work_minutes):
+        lm = compile_scoring(lm, verbalizer, progress)
+        suite_lm = compile_scoring(suite_lm, verbalizer, progress) if suite_lm is not None else None
+    return LoadedModel(lm, verbalizer, split_loader(study.data_dir), suite_lm)
 
 
 def run_model_units(
@@ -72,13 +92,23 @@ def run_model_units(
     model = units[0].model
     if any(unit.model != model for unit in units):
         raise ValueError("run_model_units takes the units of one model")
-    loaded = loaded or load_for_units(study, model)
+    loaded = loaded or load_for_units(study, model, eager_minutes(units, len(suite)), progress)
     for index, unit in enumerate(units, start=1):
         if progress:
             print(f"[{index}/{len(units)}] {unit.unit_id}", file=sys.stderr, flush=True)
         folder = study.results_dir / "units" / unit.unit_id
         started = time.perf_counter()
-        run_unit(loaded.lm, loaded.verbalizer, unit, study, suite, loaded.splits, folder, progress=progress)
+        run_unit(
+            loaded.lm,
+            loaded.verbalizer,
+            unit,
+            study,
+            suite,
+            loaded.splits,
+            folder,
+            progress=progress,
+            suite_lm=loaded.suite_lm,
+        )
         if progress:
             minutes = (time.perf_counter() - started) / 60
             print(f"[{index}/{len(units)}] {unit.unit_id}: {minutes:.1f} min", file=sys.stderr, flush=True)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from promptbias import store
 from promptbias.errors import InputError
 from promptbias.lm.batching import DEFAULT_BATCH_TOKENS
+from promptbias.lm.compilation import COMPILE_CHOICES, CompileChoice, compile_wanted
 from promptbias.lm.model import load_model
+from promptbias.lm.scoring import compile_scoring
 from promptbias.lm.verbalizer import LABEL_WORDS, build_verbalizer
 from promptbias.probes import Probe
 from promptbias.probes.soft_prompt import PROMPT_DIR, SoftPromptConfig
 from promptbias.probes.tuning import load_soft_prompt
 from promptbias.probes.zero_shot import zero_shot_probe
 from promptbias.study.config import DatasetEntry, ModelEntry
+from promptbias.study.plan import eager_minutes, scoring_minutes
 from promptbias.study.predictions import REFERENCE_COLUMNS, RunInfo, predict_suite
 from promptbias.study.preflight import TUNE_FILE, check_tune, tune_settings
 from promptbias.study.unit import Unit, open_folder, run_stages, split_loader
@@ -45,6 +49,8 @@ def tune_stage(
     )
     verbalizer = build_verbalizer(lm.tokenizer)
     unit = Unit(model, dataset, probe, seed)
+    if compile_wanted(model.compile, eager_minutes([unit], 0)):
+        lm = compile_scoring(lm, verbalizer, progress)
     open_folder(out, TUNE_FILE, tune_settings(model, dataset, probe, seed))
     run_stages(
         lm,
@@ -72,8 +78,9 @@ def predict_stage(
     dataset: str = "sst5",
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
-    dtype: str = "auto",
+    dtype: str = "float32",
     device: str = "auto",
+    compile: str = "auto",
     progress: bool = True,
 ) -> Path:
     """Classify ``suite`` with a saved soft prompt or a zero-shot template; write ``out`` (.parquet) and its .tsv.
@@ -104,6 +111,8 @@ def predict_stage(
             f"{lm.hidden_size}: it was tuned for another model",
         )
     verbalizer = build_verbalizer(lm.tokenizer, saved.label_words if saved is not None else LABEL_WORDS)
+    if compile_wanted(_compile_choice(compile), scoring_minutes(model, len(table_suite))):
+        lm = compile_scoring(lm, verbalizer, progress)
     run = RunInfo(model, dataset, probe.name, run_id, 0, lm.num_params)
     table = predict_suite(lm, verbalizer, probe, table_suite, run, progress=progress)
     for path in (out, out.with_suffix(".tsv")):
@@ -111,3 +120,9 @@ def predict_stage(
     store.write_frame(out.with_suffix(".tsv"), table[list(REFERENCE_COLUMNS)])
     store.write_frame(out, table)
     return out
+
+
+def _compile_choice(value: str) -> CompileChoice:
+    if value not in COMPILE_CHOICES:
+        raise InputError("--compile", f"expected one of {', '.join(COMPILE_CHOICES)}, got {value!r}")
+    return cast(CompileChoice, value)

@@ -66,7 +66,8 @@ class Unit:
     def fingerprint(self, study: Study) -> str:
         """A hash of everything that determines this unit's results."""
         described = {
-            "model": self.model.model_dump(mode="json", exclude={"gpus", "device_map"}),
+            # how the model runs, not what it computes: compiling moves only bf16 rounding (docs/speed.md)
+            "model": self.model.model_dump(mode="json", exclude={"gpus", "device_map", "compile"}),
             "dataset": self.dataset.model_dump(mode="json"),
             "probe": self.probe.model_dump(mode="json"),
             "seed": self.seed,
@@ -114,8 +115,13 @@ def open_folder(folder: Path, record_name: str, record: dict[str, Any], key: str
     store.write_json(path, record)
 
 
-def unit_record(unit: Unit, study: Study, lm: LanguageModel) -> dict[str, Any]:
-    """What ``unit.json`` says about a unit: its names, the model's size, the probe's settings, the fingerprint."""
+def unit_record(
+    unit: Unit, study: Study, lm: LanguageModel, suite_lm: LanguageModel | None = None
+) -> dict[str, Any]:
+    """What ``unit.json`` says about a unit: its names, the model's size, the probe's settings, the fingerprint,
+    and how the model ran (the dtypes of tuning and test, and of the suite; compiled or not)."""
+    from promptbias.lm.machine import dtype_name  # torch: not for reading a study
+
     return {
         "unit_id": unit.unit_id,
         "model": unit.model.name,
@@ -126,6 +132,9 @@ def unit_record(unit: Unit, study: Study, lm: LanguageModel) -> dict[str, Any]:
         "seed": unit.seed,
         "run_id": unit.run_id,
         "fingerprint": unit.fingerprint(study),
+        "compiled": lm.runs_compiled,
+        "dtype": dtype_name(lm.dtype),
+        "suite_dtype": dtype_name((suite_lm or lm).dtype),
         "settings": unit.probe.model_dump(mode="json"),
     }
 
@@ -192,11 +201,14 @@ def run_stages(
     progress: bool,
     record: str = UNIT_FILE,
     manifest: dict[str, Any] | None = None,
+    suite_lm: LanguageModel | None = None,
 ) -> None:
     """The stages not done yet in ``folder`` (readied by ``open_folder``): the probe (a soft prompt tuned,
     checkpointed and saved), its evaluation on the test split, the suite's predictions (when ``suite`` is
     given); then the manifest, written last, that marks the folder complete. A tuned probe's outcome (its
-    restarts, whether it failed) joins the folder's ``record`` file."""
+    restarts, whether it failed) joins the folder's ``record`` file. ``suite_lm`` (the model in the suite's
+    dtype, when it differs from ``lm``'s) predicts the suite, through the probe built again on it (a tuned
+    prompt is loaded, not tuned again)."""
     probe = build_probe(lm, verbalizer, unit, splits, folder, batch_tokens, progress)
     store.write_json(folder / "probe.json", probe.describe())
     if OUTCOME_KEY in probe.details:
@@ -209,7 +221,12 @@ def run_stages(
         run = RunInfo(
             unit.model.name, unit.dataset.name, unit.probe.label, unit.run_id, unit.seed, lm.num_params
         )
-        table = predict_suite(lm, verbalizer, probe, suite, run, batch_tokens=batch_tokens, progress=progress)
+        reader = suite_lm or lm
+        if reader is not lm:
+            probe = build_probe(reader, verbalizer, unit, splits, folder, batch_tokens, progress)
+        table = predict_suite(
+            reader, verbalizer, probe, suite, run, batch_tokens=batch_tokens, progress=progress
+        )
         write_predictions(table, folder)
     store.write_manifest(folder, manifest)
 
@@ -224,11 +241,13 @@ def run_unit(
     folder: Path,
     *,
     progress: bool = True,
+    suite_lm: LanguageModel | None = None,
 ) -> None:
-    """Run the stages of ``unit`` that are not done yet, then mark the folder complete."""
+    """Run the stages of ``unit`` that are not done yet, then mark the folder complete (the suite predicted
+    by ``suite_lm`` when given)."""
     if is_done(folder, unit, study):
         return
-    open_folder(folder, UNIT_FILE, unit_record(unit, study, lm), key="fingerprint")
+    open_folder(folder, UNIT_FILE, unit_record(unit, study, lm, suite_lm), key="fingerprint")
     batch_tokens = study.scoring.batch_tokens
     run_stages(
         lm,
@@ -240,6 +259,7 @@ def run_unit(
         batch_tokens=batch_tokens,
         progress=progress,
         manifest={"unit_id": unit.unit_id},
+        suite_lm=suite_lm,
     )
 
 
