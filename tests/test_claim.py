@@ -89,6 +89,7 @@ def test_the_same_study_started_twice_at_once_runs_once(tiny_models, tmp_path, c
     assert not (results / LOCK_FILE).exists() and not (results / HOLDER_FILE).exists()
 
 
+@pytest.mark.slow  # 30 s: a study killed, then run again in a second process (make test-slow)
 def test_a_run_killed_with_sigkill_leaves_a_claim_that_the_next_run_takes_over(tiny_models, tmp_path, clean):
     study_file = write_study(tmp_path, {"llama": tiny_models["llama"]}, **OVERRIDES)
     results = tmp_path / "results"

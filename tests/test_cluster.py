@@ -93,6 +93,7 @@ def serial_outputs(models, tmp_path_factory) -> dict[str, bytes]:
     return outputs
 
 
+@pytest.mark.slow  # 30 s: a local Ray cluster runs a study (make test-slow)
 def test_ray_run_gives_the_serial_results(ray_cluster, models, serial_outputs, tmp_path):
     study = load_study(write_study(tmp_path, models))
     summary = run_study(study, progress=False, executor=partial(run_ray, settings=RaySettings(retries=1)))
@@ -117,6 +118,7 @@ def kill_a_worker_when(ready: Callable[[], bool], killed: list[int], stop: threa
         time.sleep(0.005)
 
 
+@pytest.mark.slow  # 15 s: a Ray worker killed mid-unit (make test-slow)
 def test_a_worker_killed_mid_unit_is_restarted_and_every_unit_completes(
     ray_cluster, models, serial_outputs, tmp_path
 ):
@@ -141,6 +143,7 @@ def test_a_worker_killed_mid_unit_is_restarted_and_every_unit_completes(
     assert unit_outputs(study.results_dir) == serial_outputs
 
 
+@pytest.mark.slow  # 20 s: Ray retries a failing unit (make test-slow)
 def test_a_unit_that_keeps_failing_is_reported_and_the_others_complete(ray_cluster, tiny_models, tmp_path):
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_models["gpt2"], broken)

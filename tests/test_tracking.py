@@ -152,6 +152,7 @@ UNTRACKED = (
 )
 
 
+@pytest.mark.slow  # 20 s: a study run twice, with and without tracking (make test-slow)
 def test_a_study_without_tracking_runs_as_before_without_mlflow(tiny_models, tracked, tmp_path):
     study, _ = tracked
     study_file = write_study(tmp_path, {"llama": tiny_models["llama"]}, **OVERRIDES)
