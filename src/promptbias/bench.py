@@ -72,9 +72,8 @@ class CompiledSpeed:
     tuning_fraction_of_peak: float
     scoring_speedup: float
     tuning_speedup: float
-    compile_seconds: dict[
-        str, float
-    ]  # scoring: the first call's graphs; tuning: the first step's, less a step
+    # scoring: the first compiled pass less a second one; tuning: the first compiled step less a mean step
+    compile_seconds: dict[str, float]
     agreement_with_fp32: dict[str, float]  # eager and compiled, each against the fp32 promptbias path
     max_abs_dp_with_fp32: dict[str, float]
 

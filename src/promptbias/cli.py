@@ -24,9 +24,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 TUNING = {name: field.default for name, field in SoftPromptConfig.model_fields.items()}  # tune's defaults
 COMPILE_DEFAULT = ModelEntry.model_fields["compile"].default
-PREDICT_DTYPE = (
-    "float32"  # predictions feed verdicts: fp32, as ModelEntry.suite_dtype reads the suite on a CPU
-)
+# predictions feed verdicts: fp32, as ModelEntry.suite_dtype reads the suite on a CPU
+PREDICT_DTYPE = "float32"
 COMPILE_HELP = "torch.compile the forward pass: on, off, or auto (when the work is long enough to repay it)."
 
 app = typer.Typer(

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from promptbias.errors import InputError
+
 MANIFEST = "MANIFEST.json"
 
 
@@ -64,6 +66,18 @@ def write_bytes(target: str | Path, data: bytes) -> None:
 
 def write_text(target: str | Path, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file holding an object; InputError when it cannot be read, is not JSON or holds something else."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(path, "not a readable JSON file") from None
+    if not isinstance(value, dict):
+        raise InputError(path, "expected a JSON object")
+    return value
 
 
 def write_json(target: str | Path, value: Any) -> None:

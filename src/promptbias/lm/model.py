@@ -4,7 +4,6 @@ model (``embedded.py``: ``smollm2-135m``, the default, and ``gemma-3-270m``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from promptbias.errors import InputError
 from promptbias.lm.compilation import CompiledDecoder
 from promptbias.lm.embedded import EMBEDDED, embedded_file
 from promptbias.lm.machine import cpu_has_fast_bf16
+from promptbias.store import read_json_object
 
 DEFAULT_MODEL = "smollm2-135m"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -138,12 +138,7 @@ def check_custom_code(spec: str, source: ModelSource, trust_remote_code: bool) -
     config_file = _local_config(source)
     if config_file is None:
         return
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError(config_file, "not a readable JSON file") from None
-    if not isinstance(config, dict):
-        raise InputError(config_file, "expected a JSON object")
+    config = read_json_object(config_file)
     if config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING_NAMES:
         raise InputError(
             spec,

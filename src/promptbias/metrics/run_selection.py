@@ -10,13 +10,12 @@ listed, with why and its accuracies, in ``summary.json`` and the report. Predict
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptbias.errors import InputError
+from promptbias import store
 
 UNIT_RECORDS = ("unit.json", "tune.json")
 
@@ -39,8 +38,10 @@ def run_facts(unit: Path) -> dict[str, Any] | None:
     record = next((unit / name for name in UNIT_RECORDS if (unit / name).is_file()), None)
     if record is None:
         return None
-    written = _read_json(record)
-    evaluation = _read_json(unit / "evaluation.json") if (unit / "evaluation.json").is_file() else {}
+    written = store.read_json_object(record)
+    evaluation = (
+        store.read_json_object(unit / "evaluation.json") if (unit / "evaluation.json").is_file() else {}
+    )
     tuning = written.get("tuning") or {}
     return {
         "run_id": written.get("run_id", unit.name),
@@ -85,13 +86,3 @@ def _beyond_best(
         for path, run in ranked[best:]:
             dropped[path] = f"not among the best {best} runs by dev accuracy ({run['dev_accuracy']:.3f})"
     return dropped
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError(path, "not a readable JSON file") from None
-    if not isinstance(value, dict):
-        raise InputError(path, "expected a JSON object")
-    return value

@@ -514,12 +514,7 @@ def load_soft_prompt(folder: Path, *, allow_pickle: bool = False) -> SavedPrompt
     if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
         raise InputError(weights, "no 2-D prompt_embeddings tensor (not a prompt-tuning adapter)")
     probe_file = folder / PROBE_FILE
-    try:
-        described = json.loads(probe_file.read_text(encoding="utf-8")) if probe_file.exists() else {}
-    except (OSError, ValueError):
-        raise InputError(probe_file, "not a readable JSON file") from None
-    if not isinstance(described, dict):
-        raise InputError(probe_file, "expected a JSON object")
+    described = store.read_json_object(probe_file) if probe_file.exists() else {}
     template = PromptTemplate.parse(described.get("template", SOFT_PROMPT_TEMPLATE))
     words = tuple(described.get("label_words", (" negative", " neutral", " positive")))
     return SavedPrompt(embeddings.float(), template, words)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
-import torch
 
 from promptbias import store
 from promptbias.lm.compilation import compile_wanted
@@ -36,10 +35,6 @@ from promptbias.study.unit import SplitLoader, Unit, is_done, run_unit, split_lo
 
 if TYPE_CHECKING:
     from promptbias.lm.model import LanguageModel
-
-COMPILE_WARMUP_TEMPLATE = (
-    "Review: {text}\nSentiment:"  # text before the sentence: the prefix graph compiles too
-)
 
 
 @dataclass
@@ -71,7 +66,7 @@ def load_for_units(
 
     lm = load(model.dtype)
     verbalizer = build_verbalizer(lm.tokenizer, study.label_words)
-    fp32_suite = model.suite_in_fp32(lm.device.type == "cpu") and lm.dtype != torch.float32
+    fp32_suite = model.suite_in_fp32(lm.device.type == "cpu") and dtype_name(lm.dtype) != "fp32"
     suite_lm = load("float32") if fp32_suite else None
     if compile_wanted(model.compile, work_minutes):
         lm = compile_scoring(lm, verbalizer, progress)
