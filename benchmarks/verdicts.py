@@ -20,6 +20,7 @@ sizes (``--shifts``, each planted gap measured on one large study), to check the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -27,7 +28,7 @@ import pandas as pd
 
 from promptbias.metrics.compute import gaps_of
 from promptbias.metrics.gaps import gap_metrics
-from promptbias.metrics.inference import engine, permutation, simulation, uncertainty
+from promptbias.metrics.inference import engine, permutation, simulation, terms, uncertainty
 from promptbias.metrics.inference.model_comparison import compare_models
 from promptbias.metrics.loading import normalise_predictions, resolve_groups
 from promptbias.metrics.metric_table import template_counts
@@ -38,50 +39,60 @@ BIASED_SEEDS = 1_000_000
 SHIFT_SEEDS = 2_000_000
 LARGE_TEMPLATES_PER_CLASS = 600
 RATE_METRICS = gap_metrics(probabilities=False)  # accuracy, and FPR and TPR per class
-SCENARIOS = {  # name: simulate_study options, and whether the planted group counts as found
+SCENARIOS = {  # name: simulate_study options
     "fair": {"biased": False},
     "fair, each run tilts the groups": {"biased": False, "tilt": simulation.TILT},
     "fair, one term of a group apart": {"biased": False, "term_shift": 2 * simulation.SHIFT},
+    "fair, every term its own effect": {"biased": False, "term_sd": simulation.TERM_SD},
     "biased group (gap ~0.095)": {"biased": True},
+    "biased group, two terms each": {"biased": True, "terms": simulation.TERMS},
 }
 
 
-def both_scopes(predictions: pd.DataFrame, permutations: int, seed: int) -> dict[str, pd.DataFrame]:
-    """The gap verdicts of one study in each scope, from one set of permutations; and the disagreement."""
+def all_verdicts(predictions: pd.DataFrame, permutations: int, seed: int) -> dict[str, pd.DataFrame]:
+    """The gap verdicts of one study in each scope and under each null (the group-level null only where
+    the study names groups by several terms), from one set of permutations; and the disagreement."""
     parts = [
         (block, permutation.block_null(block, RATE_METRICS, permutations, seed))
-        for block in engine.sentence_blocks(predictions)
+        for block in engine.sentence_blocks(terms.with_terms(predictions))
     ]
-    tables = {
-        scope: permutation.family_gaps(parts, RATE_METRICS, scope, engine.MAX_T, uncertainty.ALPHA)
-        for scope in permutation.SCOPES
-    }
+    without = [(block, dataclasses.replace(result, term_spread=None)) for block, result in parts]
+    tables = {}
+    for scope in permutation.SCOPES:
+        for null, chosen in ((terms.TERMS, without), (terms.GROUPS, parts)):
+            table = permutation.family_gaps(chosen, RATE_METRICS, scope, engine.MAX_T, uncertainty.ALPHA)
+            table["significant"] = table["p_adjusted"] < uncertainty.ALPHA
+            if (table["null"] == null).all():
+                tables[f"{scope}, {null}"] = table
     tables["disagreement"] = permutation.family_disagreement(parts, engine.MAX_T, uncertainty.ALPHA)
     return tables
 
 
-def scope_rows(studies: int, runs: int, permutations: int) -> list[dict[str, object]]:
-    """Per scenario and scope: share of studies with any flag, flags per study, planted group found."""
+def scope_rows(
+    studies: int, runs: int, permutations: int, names: list[str] | None = None
+) -> list[dict[str, object]]:
+    """Per scenario (``names``, default all), scope and null: share of studies with any flag, flags per
+    study, planted group found."""
     rows = []
     for index, (name, options) in enumerate(SCENARIOS.items()):
+        if names and name not in names:
+            continue
         started = time.perf_counter()
         outcomes = []
         for study in range(studies):
             seed = SHIFT_SEEDS * (index + 1) + study
             predictions = normalise_predictions(simulation.simulate_study(seed, runs=runs, **options))
-            outcomes.append(both_scopes(predictions, permutations, seed))
+            outcomes.append(all_verdicts(predictions, permutations, seed))
         seconds = (time.perf_counter() - started) / studies
         ratio = np.mean([tables["disagreement"]["variance_ratio"].mean() for tables in outcomes])
         disagreeing = np.mean([tables["disagreement"]["significant"].any() for tables in outcomes])
-        for scope in permutation.SCOPES:
-            flagged = [
-                tables[scope].assign(significant=tables[scope]["p_adjusted"] < 0.05) for tables in outcomes
-            ]
+        for verdict in [key for key in outcomes[0] if key != "disagreement"]:
+            flagged = [tables[verdict] for tables in outcomes]
             rows.append(
                 {
                     "scenario": name,
                     "runs": runs,
-                    "scope": scope,
+                    "scope, null": verdict,
                     "studies with any significant gap": np.mean([t["significant"].any() for t in flagged]),
                     "false flags per study": np.nan
                     if options["biased"]
@@ -91,7 +102,7 @@ def scope_rows(studies: int, runs: int, permutations: int) -> list[dict[str, obj
                     else np.nan,
                     "variance ratio (mean)": ratio,
                     "prompt disagreement flagged": disagreeing,
-                    "seconds per study (both scopes)": seconds,
+                    "seconds per study (all verdicts)": seconds,
                 }
             )
     return rows
@@ -248,6 +259,7 @@ def main() -> None:
     parser.add_argument("--power-studies", type=int, default=100, help="biased studies per planted shift")
     parser.add_argument("--scenarios", type=int, default=200, help="studies (pairs) per scope scenario")
     parser.add_argument("--runs", type=int, nargs="*", default=[5, 3], help="runs per study of the scenarios")
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="scenarios to run (default: all)")
     parser.add_argument("--permutations", type=int, default=1000, help="permutations of the scope scenarios")
     parser.add_argument(
         "--differences", action=argparse.BooleanOptionalAction, default=True, help="paired tests"
@@ -258,7 +270,7 @@ def main() -> None:
         rows = [
             row
             for runs in arguments.runs
-            for row in scope_rows(arguments.scenarios, runs, arguments.permutations)
+            for row in scope_rows(arguments.scenarios, runs, arguments.permutations, arguments.only)
         ]
         print(f"Scopes: {arguments.scenarios} studies per scenario, {arguments.permutations} permutations\n")
         print(markdown(pd.DataFrame(rows)))

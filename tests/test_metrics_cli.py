@@ -125,7 +125,7 @@ def test_calibrate_prints_the_false_flag_rate_beside_alpha(
         monkeypatch, capsys, source, "--out", out, "--calibrate", "3", "--n-permutations", "50"
     )
     assert code == 0
-    assert "(permutation, maxt correction, scope prompts)" in stdout  # two runs: these prompts
+    assert "(permutation, maxt correction, scope prompts, null terms)" in stdout  # two runs: these prompts
     assert "calibration: 3 copies with groups permuted within templates:" in stdout and "alpha 0.05" in stdout
     calibration = pd.read_json(out / "summary.json", typ="series")["calibration"]
     assert calibration["n_copies"] == 3 and 0 <= calibration["share_with_any_significant"] <= 1

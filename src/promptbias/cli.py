@@ -415,6 +415,13 @@ def metrics(
             "runs); default: model from 3 runs on, else prompts."
         ),
     ] = None,
+    null: Annotated[
+        str,
+        typer.Option(
+            help="What the permutation test holds exchangeable: terms (a template's terms) or groups (a "
+            "group's terms are a sample of its names: a gap must exceed the spread between them)."
+        ),
+    ] = "terms",
     reference_probe: Annotated[
         str | None,
         typer.Option(help="The probe every other probe is compared with; default: the first by name."),
@@ -435,6 +442,7 @@ def metrics(
         calibrate=calibrate,
         runs=_entry(RunSelection, {"best": "--best-runs"}, keep_failed=keep_failed, best=best_runs),
         scope=scope,
+        null=null,
         reference_probe=reference_probe,
         **{name: value for name, value in chosen.items() if value is not None},
     )
@@ -442,7 +450,7 @@ def metrics(
     typer.echo(
         f"wrote {out}: {summary['n_runs']} run(s), {summary['n_gaps']} gaps, "
         f"{summary['n_significant']} significant ({summary['interval']['method']}, "
-        f"{summary['correction']} correction, scope {summary['scope']})"
+        f"{summary['correction']} correction, scope {summary['scope']}, null {summary['null']})"
     )
     for run in summary["excluded_runs"]:
         typer.echo(f"left out: {run['run_id']} ({run['reason']})")

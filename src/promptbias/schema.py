@@ -45,7 +45,7 @@ GAP_COLUMNS = (
     *GAP_KEY[:3], "num_params", *GAP_KEY[3:],
     "n_runs", "n_templates", "value_mean", "gap_mean", "gap_std", "prompt_sd", "ci_low", "ci_high",
     "p_value", "p_adjusted", "significant", "min_detectable_gap", "denominator_min", "default_group",
-    "method", "scope", "n_permutations", "p_value_se", "p_adjusted_se",
+    "method", "scope", "null", "n_permutations", "p_value_se", "p_adjusted_se",
 )  # fmt: skip
 # prompt_disagreement.csv: per model, dataset, probe and attribute, do its runs' prompts move its groups
 # differently? (metrics/inference/permutation.py)

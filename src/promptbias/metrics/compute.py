@@ -18,6 +18,7 @@ from promptbias.metrics.inference import (
     engine,
     model_comparison,
     permutation,
+    terms,
     uncertainty,
     wording,
 )
@@ -104,6 +105,7 @@ def check_options(
     n_permutations: int = engine.DEFAULT_PERMUTATIONS,
     calibrate: int = 0,
     scope: str | None = None,
+    null: str = terms.TERMS,
 ) -> str:
     """Reject an unknown method, correction or scope, max-T without the permutation test, or no resamples;
     return the correction to use (``None``: the method's own, max-T for the permutation test, else Holm)."""
@@ -119,6 +121,10 @@ def check_options(
         )
     if scope is not None and scope not in permutation.SCOPES:
         raise InputError("--scope", f"unknown scope {scope!r} (expected {', '.join(permutation.SCOPES)})")
+    if null not in terms.NULLS:
+        raise InputError("--null", f"unknown null {null!r} (expected {', '.join(terms.NULLS)})")
+    if null != terms.TERMS and ci != uncertainty.PERMUTATION:
+        raise InputError("--null", f"{null} needs --ci {uncertainty.PERMUTATION} (got --ci {ci})")
     if correction == engine.MAX_T and ci != uncertainty.PERMUTATION:
         raise InputError("--correction", f"maxt needs --ci {uncertainty.PERMUTATION} (got --ci {ci})")
     if n_boot < 1:
@@ -142,6 +148,7 @@ def compute_metrics(
     calibrate: int = 0,
     suite: str | Path | None = None,
     scope: str | None = None,
+    null: str = terms.TERMS,
     reference_probe: str | None = None,
 ) -> MetricsResult:
     """All metrics of ``predictions`` (a frame like ``load_predictions`` returns).
@@ -154,9 +161,10 @@ def compute_metrics(
     this many copies with groups permuted within templates (``metrics/inference/calibration.py``); ``suite``: the
     suite the predictions came from, whose marked default groups join the built-in ones (``default_group``);
     ``scope``: ``model``, ``prompts`` or None (the model's from ``permutation.MIN_MODEL_RUNS`` runs on);
+    ``null``: ``terms`` or ``groups`` (``metrics/inference/terms.py``; permutation test only);
     ``reference_probe``: the probe the others are compared with (None: ``probe_comparison.reference_probe``).
     """
-    correction = check_options(ci, correction, n_boot, n_permutations, calibrate, scope)
+    correction = check_options(ci, correction, n_boot, n_permutations, calibrate, scope, null)
     predictions = normalise_predictions(predictions)
     selected = resolve_groups(predictions, groups)
     runs = run_table(predictions)
@@ -174,6 +182,7 @@ def compute_metrics(
         "n_boot": n_boot,
         "n_permutations": n_permutations,
         "scope": scope,
+        "null": null,
         "defaults": default_groups(suite),
     }
     table, disagreement = gap_table(per_run, compared, sentences, runs, metrics, **options)
@@ -269,6 +278,7 @@ def gap_table(
     n_boot: int,
     n_permutations: int,
     scope: str | None = None,
+    null: str = terms.TERMS,
     defaults: Mapping[str, set[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``gaps.csv``: per-run gaps across runs, with intervals, p-values, adjusted p-values, significance, and
@@ -283,7 +293,13 @@ def gap_table(
     resampled = None
     if ci == uncertainty.PERMUTATION:
         test, disagreement = permutation.permutation_test(
-            sentences, metrics, n_permutations=n_permutations, seed=seed, correction=correction, scope=scope
+            sentences,
+            metrics,
+            n_permutations=n_permutations,
+            seed=seed,
+            correction=correction,
+            scope=scope,
+            null=null,
         )
         resampled = scope_intervals(compared, test, metrics, n_boot, seed).merge(
             test.drop(columns="gap_mean"), on=list(GAP_KEY), how="left"

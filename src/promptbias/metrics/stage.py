@@ -11,6 +11,7 @@ from promptbias.errors import InputError, collected_input_warnings
 from promptbias.metrics.compute import DEFAULT_BOOTSTRAP, MetricsResult, check_options, compute_metrics
 from promptbias.metrics.inference import uncertainty
 from promptbias.metrics.inference.engine import DEFAULT_PERMUTATIONS
+from promptbias.metrics.inference.terms import TERMS
 from promptbias.metrics.loading import (
     incomplete_units,
     load_predictions,
@@ -75,6 +76,7 @@ def run_metrics(
     suite: str | Path | None = None,
     runs: RunSelection | None = None,
     scope: str | None = None,
+    null: str = TERMS,
     reference_probe: str | None = None,
 ) -> MetricsResult:
     """Load ``inputs``, compute every metric, write them to ``out_dir``; bad input changes nothing on disk.
@@ -82,7 +84,7 @@ def run_metrics(
     ``runs`` says which runs enter (default: all but failed soft prompts, see ``metrics/run_selection.py``);
     the runs left out are listed in the summary. Warnings about the inputs (see ``load_predictions``) go into
     the summary's warnings, first."""
-    check_options(ci, correction, n_boot, n_permutations, calibrate, scope)
+    check_options(ci, correction, n_boot, n_permutations, calibrate, scope, null)
     check_out_dir(out_dir)
     runs = runs or RunSelection()
     kept, excluded = select_runs(prediction_files(inputs), runs)
@@ -105,6 +107,7 @@ def run_metrics(
         calibrate=calibrate,
         suite=suite,
         scope=scope,
+        null=null,
         reference_probe=reference_probe,
     )
     result.summary["groups_file"] = str(groups_file) if groups_file is not None else None

@@ -35,6 +35,7 @@ def build_summary(
         "interval": dict(options),
         "correction": correction,
         "scope": ", ".join(sorted(set(gaps["scope"].dropna()))),
+        "null": ", ".join(sorted(set(gaps["null"].dropna()))) or None if "null" in gaps else None,
         "alpha": uncertainty.ALPHA,
         "gap_metrics": list(metrics),
         "n_gaps": len(gaps),

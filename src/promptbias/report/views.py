@@ -311,6 +311,7 @@ def verdicts(study: StudyResults, models: list[str]) -> list[dict[str, Any]]:
                 "scope": frame["scope"].iloc[0]
                 if "scope" in frame and frame["scope"].notna().any()
                 else None,
+                "null": frame["null"].iloc[0] if "null" in frame and frame["null"].notna().any() else None,
                 "n_templates": int(frame["n_templates"].max()) if "n_templates" in frame else None,
                 "templates_for_tenth": templates_for(frame, undetectable),
             }

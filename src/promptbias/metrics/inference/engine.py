@@ -51,6 +51,7 @@ BLOCK_KEY = (*FAMILY_KEY, "category")
 CHUNK = 50  # draws computed together: bounds the memory of one sparse product
 TIES = 1e-9  # relative tolerance: a draw equal to the observed statistic counts as reaching it
 STILL = 1e-9  # a null sd below this is rounding noise: the statistic never moves under the null
+POOLING_ROUNDS = 20  # rounds of the weights and the pooled excess found together (``pooled_excess``)
 _NUMBER = re.compile(r"(\d+)\D*$")
 
 
@@ -88,7 +89,8 @@ class Block:
     """The sentences of one (model, dataset, probe, category), sorted by template.
 
     ``labels``: each sentence's group (index into ``groups``); ``templates``: its template index
-    (non-decreasing); ``counts``: sentences x (runs x count columns), zero where a run lacks the sentence.
+    (non-decreasing); ``counts``: sentences x (runs x count columns), zero where a run lacks the sentence;
+    ``terms``: with a ``term`` column in the predictions, each sentence's term, one index per (group, term).
     """
 
     key: tuple[str, ...]
@@ -97,6 +99,8 @@ class Block:
     templates: np.ndarray
     counts: np.ndarray
     n_runs: int
+    terms: np.ndarray | None = None  # each sentence's term (index into term_groups), where asked for
+    term_groups: np.ndarray | None = None  # each term's group (index into groups)
 
 
 def sentence_blocks(predictions: pd.DataFrame) -> Iterator[Block]:
@@ -105,7 +109,8 @@ def sentence_blocks(predictions: pd.DataFrame) -> Iterator[Block]:
     A sentence is identified across runs by its template, its group and its place among the group's
     sentences in that template (``sentence_slots``)."""
     counts = sentence_counts(predictions).to_numpy(dtype=float)
-    frame = predictions[[*BLOCK_KEY, "run_id", "template_id", "group"]].reset_index(drop=True)
+    columns = [*BLOCK_KEY, "run_id", "template_id", "group", *(["term"] if "term" in predictions else [])]
+    frame = predictions[columns].reset_index(drop=True)
     frame["slot"] = sentence_slots(predictions)
     for key, rows in frame.groupby(list(BLOCK_KEY), sort=True, observed=True):
         sentences = rows.groupby(["template_id", "group", "slot"], sort=True).ngroup().to_numpy()
@@ -117,13 +122,22 @@ def sentence_blocks(predictions: pd.DataFrame) -> Iterator[Block]:
             ["template_id", "group", "slot"]
         )
         groups = sorted(first["group"].unique())
+        labels = pd.Categorical(first["group"], categories=groups).codes.astype(np.int64)
+        terms = term_groups = None
+        if "term" in first:
+            terms, pairs = pd.factorize(
+                pd.MultiIndex.from_arrays([labels, first["term"].astype(str)]), sort=True
+            )
+            term_groups = pairs.get_level_values(0).to_numpy(dtype=np.int64)
         yield Block(
             key=key,
             groups=groups,
-            labels=pd.Categorical(first["group"], categories=groups).codes.astype(np.int64),
+            labels=labels,
             templates=pd.factorize(first["template_id"], sort=True)[0],
             counts=dense.reshape(n_sentences, -1),
             n_runs=int(n_runs),
+            terms=terms,
+            term_groups=term_groups,
         )
 
 
@@ -137,18 +151,23 @@ def sentence_slots(predictions: pd.DataFrame) -> np.ndarray:
     return slots.reindex(frame.index).to_numpy()
 
 
-def run_gaps(block: Block, labels: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
-    """Per-run gaps (labellings x groups x runs x metrics) for each labelling (a row of ``labels``)."""
+def run_rates(block: Block, labels: np.ndarray, n_labels: int, metrics: tuple[str, ...]) -> np.ndarray:
+    """Per-run rates (labellings x labels x runs x metrics) of the sentences that each labelling (a row of
+    ``labels``, values below ``n_labels``) puts under each label."""
     n_labellings, n_sentences = labels.shape
-    n_groups = len(block.groups)
-    rows = (labels + n_groups * np.arange(n_labellings)[:, None]).ravel()
+    rows = (labels + n_labels * np.arange(n_labellings)[:, None]).ravel()
     columns = np.tile(np.arange(n_sentences), n_labellings)
     membership = scipy.sparse.csr_matrix(
-        (np.ones(rows.size), (rows, columns)), shape=(n_labellings * n_groups, n_sentences)
+        (np.ones(rows.size), (rows, columns)), shape=(n_labellings * n_labels, n_sentences)
     )
-    grouped = np.asarray(membership @ block.counts).reshape(n_labellings, n_groups, block.n_runs, -1)
+    grouped = np.asarray(membership @ block.counts).reshape(n_labellings, n_labels, block.n_runs, -1)
     values = rates(grouped)
-    return gap(np.stack([values[metric] for metric in metrics], axis=-1), axis=1)
+    return np.stack([values[metric] for metric in metrics], axis=-1)
+
+
+def run_gaps(block: Block, labels: np.ndarray, metrics: tuple[str, ...]) -> np.ndarray:
+    """Per-run gaps (labellings x groups x runs x metrics) for each labelling (a row of ``labels``)."""
+    return gap(run_rates(block, labels, len(block.groups), metrics), axis=1)
 
 
 def permuted_labels(block: Block, n_permutations: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -157,6 +176,47 @@ def permuted_labels(block: Block, n_permutations: int, rng: np.random.Generator)
         size = min(CHUNK, n_permutations - start)
         order = np.argsort(block.templates[None, :] + rng.random((size, block.labels.size)), axis=1)
         yield block.labels[order]
+
+
+def pooled_excess(
+    observed: np.ndarray, expected: np.ndarray, freedom: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A variance beyond the permutations' (between prompts, between a group's terms), pooled over units.
+
+    ``observed``: each unit's variance (units x metrics; NaN: unit left out); ``expected``: its mean over the
+    permutations, which keep the sentences' noise and scatter the effect in question; ``freedom``: each
+    unit's degrees of freedom (units x 1). Units are weighted by the inverse of their variance, about
+    2 (E + pooled)^2 / freedom, so that a unit whose noise is small is not swamped by the noisy ones; the
+    weights and the pooled excess are found together (``POOLING_ROUNDS`` rounds from pooled = 0: with 1 / E^2
+    alone, units whose rates sit where the noise is large, which are also those an effect moves most, would
+    count least and the pooled excess would come out several times too small). The pooled excess is clipped
+    at 0; its degrees of freedom (as a scaled chi-square) are 2 pooled^2 / its variance. Returns both per
+    metric."""
+    usable = ~np.isnan(observed) & (np.nan_to_num(expected) > STILL)
+    excess = np.where(usable, observed - expected, 0.0)
+    base = np.where(usable, expected, 1.0)
+    pooled = np.zeros(observed.shape[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(POOLING_ROUNDS):
+            weight = np.where(usable, freedom / (base + pooled) ** 2, 0.0)
+            pooled = np.maximum(np.nan_to_num((excess * weight).sum(axis=0) / weight.sum(axis=0)), 0.0)
+        weight = np.where(usable, freedom / (base + pooled) ** 2, 0.0)
+        total = weight.sum(axis=0)
+        spread = 2 * (weight**2 * (base + pooled) ** 2 / freedom).sum(axis=0) / total**2
+        pooled_freedom = 2 * pooled**2 / spread
+    return pooled, np.nan_to_num(pooled_freedom, nan=0.0)
+
+
+def satterthwaite(known: np.ndarray, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The degrees of freedom of ``known`` + the estimated variances of ``parts`` (each: variance, its
+    degrees of freedom), only the estimated parts counting; infinite where none adds anything."""
+    total = known + sum(variance for variance, _ in parts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = sum(
+            np.where(variance > 0, variance**2 / np.maximum(freedom, 1e-12), 0.0)
+            for variance, freedom in parts
+        )
+        return np.where(spread > 0, total**2 / np.where(spread > 0, spread, 1.0), np.inf)
 
 
 def between_run_variance(per_run: np.ndarray, axis: int) -> np.ndarray:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from promptbias.metrics.inference import engine, uncertainty
+from promptbias.metrics.inference import engine, terms, uncertainty
 from promptbias.metrics.inference.streams import random_stream
 from promptbias.metrics.metric_table import nan_mean
 from promptbias.schema import DISAGREEMENT_COLUMNS, GAP_KEY
@@ -49,6 +49,7 @@ MIN_MODEL_RUNS = 3  # the default scope is the model's from this many runs on (d
 SCOPE_INTERVALS = {MODEL: "multibootstrap", PROMPTS: "bootstrap"}  # the interval that answers each scope
 TEST_COLUMNS = (
     "scope",
+    "null",
     "p_value",
     "p_adjusted",
     "null_sd",
@@ -75,10 +76,12 @@ class BlockNull:
     observed_variance: np.ndarray
     null_variance: np.ndarray
     n_runs: np.ndarray
+    term_spread: terms.TermSpread | None = None  # for the group-level null, where the block has terms
 
 
 def block_null(block: engine.Block, metrics: tuple[str, ...], n_permutations: int, seed: int) -> BlockNull:
-    """Mean gaps and between-run variances, observed and under ``n_permutations`` group permutations."""
+    """Mean gaps and between-run variances, observed and under ``n_permutations`` group permutations; with
+    the block's terms, the spread between each group's terms (``terms.term_spread``, its own stream)."""
     rng = np.random.default_rng(random_stream(seed, block.key))
     observed = engine.run_gaps(block, block.labels[None, :], metrics)[0]  # groups x runs x metrics
     means, variances = [], []
@@ -92,6 +95,11 @@ def block_null(block: engine.Block, metrics: tuple[str, ...], n_permutations: in
         observed_variance=engine.between_run_variance(observed, axis=1),
         null_variance=np.concatenate(variances),
         n_runs=(~np.isnan(observed)).sum(axis=1),
+        term_spread=None
+        if block.terms is None
+        else terms.term_spread(
+            block, metrics, n_permutations, np.random.default_rng(random_stream(seed, (*block.key, "terms")))
+        ),
     )
 
 
@@ -112,13 +120,7 @@ def prompt_variance(results: Sequence[BlockNull]) -> tuple[list[np.ndarray], np.
     factor = (sizes / (sizes - 1))[:, None]
     total = np.stack([nan_mean(r.observed_variance, axis=0) for r in results]) * factor
     expected = np.stack([nan_mean(nan_mean(r.null_variance, axis=0), axis=0) for r in results]) * factor
-    usable = ~np.isnan(total) & (expected > engine.STILL)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(usable, freedom / np.where(usable, expected, 1.0) ** 2, 0.0)
-        pooled = (np.where(usable, total - expected, 0.0) * weight).sum(axis=0) / weight.sum(axis=0)
-        pooled = np.maximum(np.nan_to_num(pooled), 0.0)
-        spread = 2 * (weight**2 * (expected + pooled) ** 2 / freedom).sum(axis=0) / weight.sum(axis=0) ** 2
-        pooled_freedom = 2 * pooled**2 / spread
+    pooled, pooled_freedom = engine.pooled_excess(total, expected, freedom)
     return [pooled / factor[index] for index in range(len(results))], pooled_freedom
 
 
@@ -154,12 +156,17 @@ def permutation_test(
     seed: int = 0,
     correction: str = engine.MAX_T,
     scope: str | None = None,
+    null: str = terms.TERMS,
     alpha: float = uncertainty.ALPHA,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The gap verdicts, one row per gap (``GAP_KEY``) with ``gap_mean`` and ``TEST_COLUMNS``, and the
     prompt-disagreement tests, one row per attribute (``DISAGREEMENT_COLUMNS``). ``scope``: ``model``,
-    ``prompts`` or None (``default_scope`` of each family's runs). ``correction`` applies within each
-    model x training set x probe. ``predictions`` holds the sentences of the compared groups."""
+    ``prompts`` or None (``default_scope`` of each family's runs). ``null``: ``terms`` (a template's terms are
+    exchangeable) or ``groups`` (a group's terms are a sample of its names: ``terms``). ``correction``
+    applies within each model x training set x probe. ``predictions`` holds the sentences of the compared
+    groups."""
+    if null == terms.GROUPS:
+        predictions = terms.with_terms(predictions)
     families: dict[tuple[str, ...], list[tuple[engine.Block, BlockNull]]] = {}
     for block in engine.sentence_blocks(predictions):
         families.setdefault(block.key[:3], []).append(
@@ -183,9 +190,14 @@ def family_gaps(
     correction: str,
     alpha: float,
 ) -> pd.DataFrame:
-    """The gap verdicts of one model x training set x probe in ``scope``."""
+    """The gap verdicts of one model x training set x probe in ``scope``; under the group-level null where
+    its blocks carry terms and some group has two or more (else the terms null, as ``null`` says)."""
     grids, observed, null, scale, freedom, spread, reach = [], [], [], [], [], [], []
     pooled, pooled_freedom = prompt_variance([result for _, result in parts])
+    spreads = [result.term_spread for _, result in parts if result.term_spread is not None]
+    by_groups = len(spreads) == len(parts) and any((spread.n_terms >= 2).any() for spread in spreads)
+    none = np.zeros(len(metrics))
+    between_terms, term_freedom = terms.term_variance(spreads) if by_groups else (none, none)
     for index, (block, result) in enumerate(parts):
         grid = pd.MultiIndex.from_product([block.groups, metrics], names=["group", "metric"]).to_frame(
             index=False
@@ -199,14 +211,22 @@ def family_gaps(
         extra = (
             np.broadcast_to(pooled[index], shape).reshape(-1) / runs if scope == MODEL else np.zeros(len(sd))
         )
+        named = np.zeros(len(sd))
+        if by_groups and result.term_spread is not None:
+            weights = terms.gap_weights(result.term_spread.n_terms)
+            named = (weights[:, None] * np.broadcast_to(between_terms, shape)).reshape(-1)
         observed.append(result.observed.reshape(-1))
         null.append(result.null.reshape(len(result.null), -1))
-        scale.append(np.sqrt(sd**2 + extra))
-        with np.errstate(divide="ignore", invalid="ignore"):  # Satterthwaite: only the extra is estimated
-            satterthwaite = (
-                (sd**2 + extra) ** 2 * np.broadcast_to(pooled_freedom, shape).reshape(-1) / extra**2
+        scale.append(np.sqrt(sd**2 + extra + named))
+        freedom.append(
+            engine.satterthwaite(
+                sd**2,
+                [
+                    (extra, np.broadcast_to(pooled_freedom, shape).reshape(-1)),
+                    (named, np.broadcast_to(term_freedom, shape).reshape(-1)),
+                ],
             )
-        freedom.append(np.where(extra > 0, satterthwaite, np.inf))
+        )
         spread.append(gap_prompt_sd(result).reshape(-1))
         reach.append(np.full(grid.shape[0], metric_reach(len(block.groups))))
     test = engine.family_test(
@@ -222,6 +242,7 @@ def family_gaps(
     return pd.concat(grids, ignore_index=True).assign(
         gap_mean=np.concatenate(observed),
         scope=scope,
+        null=terms.GROUPS if by_groups else terms.TERMS,
         prompt_sd=np.concatenate(spread),
         min_detectable_gap=np.where(detectable <= limit, detectable, np.nan),
         **test,

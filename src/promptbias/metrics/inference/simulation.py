@@ -20,7 +20,10 @@ Two departures from that picture, each a null that the group permutation does no
   group differently (``TILT`` makes the between-run variance of a gap about twice its within-run variance);
 - ``term_shift``: each group is named by ``TERMS`` terms (one sentence each per template) and the first term
   of ``BIASED_GROUP`` gets ``term_shift`` on its negative logit: one term behaves apart, the group as a whole
-  is treated like the others only if terms are what the question is about.
+  is treated like the others only if terms are what the question is about;
+- ``term_sd``: each group is named by ``terms`` terms and every term gets its own normal 3-vector of sd
+  ``term_sd`` on its logits, in every run and template: no group is treated differently, its names are
+  (the group-level null holds, the terms null does not).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ SEED_SD = 0.4
 RUN_TEMPLATE_SD = 0.6
 TILT = 0.75  # the sd of each run's tilt of a group's logits: between-run variance of gaps ~2x within-run
 TERMS = 2
+TERM_SD = 0.5  # the sd of each term's own effect on its logits (``term_sd``)
 PROMPT_SD = 0.6  # a prompt's own effect on each (run, template): how differently two probes read a template
 NEGATIVE = LABELS.index("negative")
 
@@ -58,16 +62,20 @@ def simulate_study(
     templates_per_class: int = TEMPLATES_PER_CLASS,
     tilt: float = 0.0,
     term_shift: float = 0.0,
+    term_sd: float = 0.0,
+    terms: int | None = None,
     prompt: int | None = None,
 ) -> pd.DataFrame:
     """One synthetic study (see the module): fair, or biased against ``BIASED_GROUP`` by ``shift``; each run
-    tilting the groups by ``tilt``; with ``term_shift``, ``TERMS`` terms per group, one of them shifted. With
+    tilting the groups by ``tilt``; with ``term_shift``, ``TERMS`` terms per group, one of them shifted; with
+    ``term_sd``, every term its own effect; ``terms``: terms per group (default ``TERMS`` with a term
+    effect, else 1). With
     ``prompt``, each (run, template) gets that prompt's own effect (sd ``PROMPT_SD``, its own stream), and
     every other draw stays the seed's: two prompts of one study read the same sentences with the same
     model."""
     rng = np.random.default_rng(seed)
     reading = None if prompt is None else np.random.default_rng([seed, prompt])
-    terms = TERMS if term_shift else 1
+    terms = terms or (TERMS if term_shift or term_sd else 1)
     seed_effects = rng.normal(0, SEED_SD, (runs, len(LABELS)))
     frames = []
     for category, n_groups in ATTRIBUTES.items():
@@ -89,6 +97,8 @@ def simulate_study(
         biased_sentence = int(BIASED_GROUP[1:]) * terms
         if biased and category == BIASED_ATTRIBUTE:
             logits[:, :, biased_sentence : biased_sentence + terms, NEGATIVE] += shift
+        if term_sd:
+            logits += rng.normal(0, term_sd, (1, 1, n_groups * terms, len(LABELS)))
         if term_shift and category == BIASED_ATTRIBUTE:
             logits[:, :, biased_sentence, NEGATIVE] += term_shift
         probabilities = np.exp(logits - logits.max(axis=-1, keepdims=True))

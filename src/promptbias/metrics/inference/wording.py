@@ -11,12 +11,11 @@ group, so any gap between them is wording, and its size is the yardstick for the
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from promptbias.metrics.inference import permutation, uncertainty
+from promptbias.metrics.inference.terms import sentence_terms
 from promptbias.schema import RUN_KEY
 
 WORDING_COLUMNS = (
@@ -37,33 +36,7 @@ WORDING_COLUMNS = (
     "min_detectable_gap",
     "n_permutations",
 )
-_WORD = re.compile(r"[\w'-]+")  # words, lower-cased, without punctuation: "Black" and "black." are one term
 _SPLIT = "\x1f"  # joins category and group into the pseudo-category of a split
-
-
-def sentence_terms(predictions: pd.DataFrame) -> pd.Series:
-    """Each row's term: its text without the words shared by every sentence of its template (start, end)."""
-    keys = ["category", "template_id"]
-    unique = predictions[[*keys, "text"]].drop_duplicates()
-    terms: dict[tuple[str, str, str], str] = {}
-    for (category, template), texts in unique.groupby(keys, sort=False)["text"]:
-        words = [_WORD.findall(str(text).lower()) for text in texts]
-        head = _shared_start(words)
-        tail = _shared_start([list(reversed(w[head:])) for w in words])
-        for text, split in zip(texts, words, strict=True):
-            term = split[head : len(split) - tail]
-            terms[(category, template, text)] = " ".join(term[1:] if term[:1] in (["a"], ["an"]) else term)
-    index = pd.MultiIndex.from_frame(predictions[[*keys, "text"]])
-    return pd.Series(index.map(terms), index=predictions.index, dtype=str)
-
-
-def _shared_start(sequences: list[list[str]]) -> int:
-    """How many leading items all ``sequences`` share."""
-    shortest = min(len(sequence) for sequence in sequences)
-    for index in range(shortest):
-        if len({sequence[index] for sequence in sequences}) > 1:
-            return index
-    return shortest
 
 
 def split_terms(predictions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
