@@ -40,7 +40,7 @@ def main() -> None:
     verbalizer = build_verbalizer(lm.tokenizer)
     template = PromptTemplate.parse(SOFT_PROMPT_TEMPLATE)
     settings = SoftPromptConfig(max_steps=args.steps + 1)
-    soft = torch.nn.Parameter(init_prompt(lm, verbalizer, settings))
+    soft = torch.nn.Parameter(init_prompt(lm, verbalizer, template, settings))
     texts = list(load_suite("czarnowska")["text"].drop_duplicates().sample(args.sentences, random_state=0))
     score_texts(lm, verbalizer, template, texts[:4], soft.detach(), progress=False)  # compiles
     with profile(activities=[ProfilerActivity.CPU]) as scoring:

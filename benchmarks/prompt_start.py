@@ -18,8 +18,9 @@ from promptbias.labels import LABELS
 from promptbias.lm.model import LanguageModel, load_model
 from promptbias.lm.prompt_format import PromptTemplate
 from promptbias.lm.scoring import score_texts
-from promptbias.lm.verbalizer import build_verbalizer
-from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT
+from promptbias.lm.verbalizer import Verbalizer, build_verbalizer
+from promptbias.probes.soft_prompt import DEFAULT_INIT_TEXT, SoftPromptConfig
+from promptbias.probes.tuning import init_prompt
 from promptbias.study.unit import DEV_SEED
 
 TEMPLATE = "Review: {text}\nSentiment:"
@@ -45,14 +46,22 @@ def ending(ids: list[int], length: int) -> list[int]:
 
 
 def starts(
-    lm: LanguageModel, words: list[list[int]], texts: list[str], lengths: list[int]
+    lm: LanguageModel, verbalizer: Verbalizer, texts: list[str], lengths: list[int]
 ) -> dict[str, torch.Tensor | None]:
-    """Candidate starting vectors, by name: today's (the init text cycled from its start), the label words, and
-    each text at its own length and fitted to each length so that it ends where the template begins."""
+    """Candidate starting vectors, by name: the default (``init: examples``), the init text cycled from its
+    start (the earlier default), the label words, and each text at its own length and fitted to each length so
+    that it ends where the template begins."""
+    words = verbalizer.token_ids
     found: dict[str, torch.Tensor | None] = {"template alone (no vectors)": None}
+    default_start = init_prompt(lm, verbalizer, PromptTemplate.parse(TEMPLATE), SoftPromptConfig())
+    found[f"three one-word examples, their own length ({default_start.shape[0]}; the default)"] = (
+        default_start
+    )
     default = tokens(lm, DEFAULT_INIT_TEXT)
     for length in lengths:
-        found[f"init text cycled from its start to {length} (today)"] = embed(lm, cycled(default, length))
+        found[f"init text cycled from its start to {length} (earlier default)"] = embed(
+            lm, cycled(default, length)
+        )
         found[f"label words cycled to {length}"] = embed(
             lm, cycled([t for word in words for t in word], length)
         )
@@ -83,7 +92,7 @@ def main() -> None:
         f"{args.model}, {lm.dtype}; dev {len(dev)} sentences, largest class {majority:.3f}; template {TEMPLATE!r}"
     )
     print(f"{'start':<70} {'dev acc':>7}  predicted " + " / ".join(LABELS))
-    for name, vectors in starts(lm, verbalizer.token_ids, args.texts, args.lengths).items():
+    for name, vectors in starts(lm, verbalizer, args.texts, args.lengths).items():
         if any(skipped in name for skipped in args.skip):
             continue
         started = time.perf_counter()

@@ -183,12 +183,16 @@ def tune(
         int | None, typer.Option(help="Select the prompt on a dev sample of this size.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the batches and the demonstrations.")] = 0,
-    virtual_tokens: Annotated[int, typer.Option(help="Number of soft-prompt vectors.")] = TUNING[
-        "num_virtual_tokens"
-    ],
+    virtual_tokens: Annotated[
+        int | None,
+        typer.Option(help="Number of soft-prompt vectors; default: as many as the init has tokens."),
+    ] = TUNING["num_virtual_tokens"],
     init: Annotated[
         str,
-        typer.Option(help="Start from the embeddings of a task text (text) or of the label words (labels)."),
+        typer.Option(
+            help="Start as three one-word examples in front of the template (examples), a task text (text) "
+            "or the label words (labels)."
+        ),
     ] = TUNING["init"],
     epochs: Annotated[float, typer.Option(help="Passes over the training sample.")] = TUNING["epochs"],
     learning_rate: Annotated[

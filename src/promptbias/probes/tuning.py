@@ -40,6 +40,7 @@ from promptbias.lm.prompt_format import PromptTemplate, prefix_ids
 from promptbias.lm.scoring import build_prefix, class_scores, encode_texts, score_texts
 from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.evaluation import classification_summary
+from promptbias.probes.few_shot import DEMONSTRATION_SEPARATOR
 from promptbias.probes.kind import SOFT_PROMPT_TEMPLATE
 
 if TYPE_CHECKING:
@@ -80,18 +81,55 @@ class TuningResult:
         }
 
 
-def init_prompt(lm: LanguageModel, verbalizer: Verbalizer, settings: SoftPromptConfig) -> torch.Tensor:
-    """``[P, H]`` float32 vectors: the init text's (or label words') tokens as the model embeds them, cycled to P."""
-    if settings.init == "text":
-        ids = lm.tokenizer(settings.init_text, add_special_tokens=False)["input_ids"]
-    else:  # labels
-        ids = [token for word in verbalizer.token_ids for token in word]
-    if not ids:
-        raise InputError("init_text", "tokenizes to nothing")
-    cycled = [ids[index % len(ids)] for index in range(settings.num_virtual_tokens)]
+def init_prompt(
+    lm: LanguageModel, verbalizer: Verbalizer, template: PromptTemplate, settings: SoftPromptConfig
+) -> torch.Tensor:
+    """``[P, H]`` float32 vectors: the init's tokens as the model embeds them (``init_ids``)."""
     embed = lm.model.get_input_embeddings()  # the module, not its weight: Gemma scales rows by sqrt(width)
     with torch.no_grad():
-        return embed(torch.tensor(cycled, device=embed.weight.device)).float().clone()
+        ids = torch.tensor(init_ids(lm, verbalizer, template, settings), device=embed.weight.device)
+        return embed(ids).float().clone()
+
+
+def init_ids(
+    lm: LanguageModel, verbalizer: Verbalizer, template: PromptTemplate, settings: SoftPromptConfig
+) -> list[int]:
+    """The token ids the vectors start as: the examples as a three-shot prompt (``examples_text``) or the init
+    text, each tokenized as it reads in front of the template (``ids_in_front``), or the label words; cycled
+    or cut to ``num_virtual_tokens`` when it is set."""
+    if settings.init == "labels":
+        ids = [token for word in verbalizer.token_ids for token in word]
+    else:
+        text = settings.init_text
+        if settings.init == "examples":
+            text = examples_text(template, verbalizer.words, settings.init_examples)
+        ids = ids_in_front(lm, text, template)
+    if not ids:
+        raise InputError("init_text", "tokenizes to nothing")
+    length = settings.num_virtual_tokens or len(ids)
+    return [ids[index % len(ids)] for index in range(length)]
+
+
+def examples_text(template: PromptTemplate, words: tuple[str, ...], examples: tuple[str, ...]) -> str:
+    """One example per class, positive first, each rendered through ``template`` with its label word after it
+    and a blank line, as the few-shot probe writes demonstrations."""
+    order = range(len(examples) - 1, -1, -1)
+    return "".join(
+        template.render(examples[label]) + words[label] + DEMONSTRATION_SEPARATOR for label in order
+    )
+
+
+def ids_in_front(lm: LanguageModel, text: str, template: PromptTemplate) -> list[int]:
+    """Token ids of ``text`` as it tokenizes at the start of a prompt in front of ``template``'s prefix (the
+    tokenizer's special tokens, e.g. a BOS, first): the untuned vectors then read exactly as the written text
+    would. Where the prefix's own tokens do not end the joint tokenization, the text alone."""
+    joint = list(lm.tokenizer(text + template.prefix_text, add_special_tokens=True)["input_ids"])
+    tail = list(lm.tokenizer(template.prefix_text, add_special_tokens=False)["input_ids"])
+    if not tail:
+        return joint
+    if len(joint) > len(tail) and joint[-len(tail) :] == tail:
+        return joint[: -len(tail)]
+    return list(lm.tokenizer(text, add_special_tokens=True)["input_ids"])
 
 
 def epoch_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
@@ -239,7 +277,8 @@ def tune_soft_prompt(
     """Tune a soft prompt on ``train`` (text, label), keeping the prompt with the best score on ``dev``, under
     the failure rule (restarts from derived seeds; a run that still does not learn is marked failed)."""
     ids = prefix_ids(lm.tokenizer, template)
-    rows = encode_texts(lm, verbalizer, template, list(train["text"]), settings.num_virtual_tokens + len(ids))
+    virtual = len(init_ids(lm, verbalizer, template, settings))
+    rows = encode_texts(lm, verbalizer, template, list(train["text"]), virtual + len(ids))
     label_values = train["label"].to_numpy()
     setup = _Setup(
         lm,
@@ -293,7 +332,8 @@ def _run_attempt(
     run_seed = attempt_seed(seed, attempt)
     torch.manual_seed(run_seed)
     schedule = training_schedule([len(row) for row in setup.rows], settings, run_seed)
-    soft = torch.nn.Parameter(init_prompt(setup.lm, setup.verbalizer, settings).to(setup.lm.device))
+    start = init_prompt(setup.lm, setup.verbalizer, setup.template, settings)
+    soft = torch.nn.Parameter(start.to(setup.lm.device))
     optimizer = torch.optim.AdamW([soft], lr=setup.learning_rate, weight_decay=settings.weight_decay)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, round(settings.warmup_ratio * len(schedule)), len(schedule)
