@@ -69,19 +69,26 @@ def all_verdicts(predictions: pd.DataFrame, permutations: int, seed: int) -> dic
 
 
 def scope_rows(
-    studies: int, runs: int, permutations: int, names: list[str] | None = None
+    studies: int,
+    runs: int,
+    permutations: int,
+    names: list[str] | None = None,
+    first_seed: int | None = None,
+    shift: float = simulation.SHIFT,
 ) -> list[dict[str, object]]:
     """Per scenario (``names``, default all), scope and null: share of studies with any flag, flags per
-    study, planted group found."""
+    study, planted group found. Study k of a scenario has seed ``first_seed`` + k (default: the scenario's
+    own block of seeds); a biased group gets ``shift``."""
     rows = []
     for index, (name, options) in enumerate(SCENARIOS.items()):
         if names and name not in names:
             continue
         started = time.perf_counter()
         outcomes = []
-        for study in range(studies):
-            seed = SHIFT_SEEDS * (index + 1) + study
-            predictions = normalise_predictions(simulation.simulate_study(seed, runs=runs, **options))
+        start = SHIFT_SEEDS * (index + 1) if first_seed is None else first_seed
+        for seed in range(start, start + studies):
+            chosen = {**options, "shift": shift} if options["biased"] else options
+            predictions = normalise_predictions(simulation.simulate_study(seed, runs=runs, **chosen))
             outcomes.append(all_verdicts(predictions, permutations, seed))
         seconds = (time.perf_counter() - started) / studies
         ratio = np.mean([tables["disagreement"]["variance_ratio"].mean() for tables in outcomes])
@@ -260,6 +267,10 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=200, help="studies (pairs) per scope scenario")
     parser.add_argument("--runs", type=int, nargs="*", default=[5, 3], help="runs per study of the scenarios")
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="scenarios to run (default: all)")
+    parser.add_argument(
+        "--first-seed", type=int, help="seed of each scenario's first study (default: its own)"
+    )
+    parser.add_argument("--shift", type=float, default=simulation.SHIFT, help="biased group's logit shift")
     parser.add_argument("--permutations", type=int, default=1000, help="permutations of the scope scenarios")
     parser.add_argument(
         "--differences", action=argparse.BooleanOptionalAction, default=True, help="paired tests"
@@ -270,7 +281,14 @@ def main() -> None:
         rows = [
             row
             for runs in arguments.runs
-            for row in scope_rows(arguments.scenarios, runs, arguments.permutations, arguments.only)
+            for row in scope_rows(
+                arguments.scenarios,
+                runs,
+                arguments.permutations,
+                arguments.only,
+                arguments.first_seed,
+                arguments.shift,
+            )
         ]
         print(f"Scopes: {arguments.scenarios} studies per scenario, {arguments.permutations} permutations\n")
         print(markdown(pd.DataFrame(rows)))

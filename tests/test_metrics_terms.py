@@ -9,20 +9,12 @@ import pytest
 
 from promptbias.errors import InputError
 from promptbias.metrics import compute_metrics
-from promptbias.metrics.gaps import gap
+from promptbias.metrics.gaps import gap, gap_metrics
 from promptbias.metrics.inference import engine, simulation, terms
 from promptbias.metrics.inference.permutation import permutation_test
 from promptbias.metrics.loading import normalise_predictions
 
-RATE_METRICS = (
-    "accuracy",
-    "negative_FPR",
-    "negative_TPR",
-    "neutral_FPR",
-    "neutral_TPR",
-    "positive_FPR",
-    "positive_TPR",
-)
+RATE_METRICS = gap_metrics(probabilities=False)  # accuracy, and FPR and TPR per class
 
 
 def test_gap_weights_by_hand_and_by_monte_carlo() -> None:
