@@ -295,7 +295,10 @@ TUNE_CASES = {
         "--dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'",
     ),
     "template without {text}": (["--template", "Sentiment:"], "--template: Value error, must contain {text}"),
-    "unknown initialisation": (["--init", "random"], "--init: Input should be 'examples', 'text' or 'labels'"),
+    "unknown initialisation": (
+        ["--init", "random"],
+        "--init: Input should be 'examples', 'text' or 'labels'",
+    ),
     "dataset folder missing": (["--dataset-path", "nowhere"], "nowhere: folder not found"),
     "dataset folder without the split": (["--dataset-path", "."], ".: no sst5 train split in this folder"),
 }
