@@ -240,6 +240,7 @@ class _Setup:
     lm: LanguageModel
     verbalizer: Verbalizer
     template: PromptTemplate
+    start: torch.Tensor  # the untuned prompt every attempt starts from (``init_prompt``)
     ids: list[int]
     rows: list[list[int]]
     labels: torch.Tensor
@@ -277,13 +278,14 @@ def tune_soft_prompt(
     """Tune a soft prompt on ``train`` (text, label), keeping the prompt with the best score on ``dev``, under
     the failure rule (restarts from derived seeds; a run that still does not learn is marked failed)."""
     ids = prefix_ids(lm.tokenizer, template)
-    virtual = len(init_ids(lm, verbalizer, template, settings))
-    rows = encode_texts(lm, verbalizer, template, list(train["text"]), virtual + len(ids))
+    start = init_prompt(lm, verbalizer, template, settings)
+    rows = encode_texts(lm, verbalizer, template, list(train["text"]), start.shape[0] + len(ids))
     label_values = train["label"].to_numpy()
     setup = _Setup(
         lm,
         verbalizer,
         template,
+        start,
         ids,
         rows,
         torch.tensor(label_values, dtype=torch.long, device=lm.device),
@@ -332,8 +334,7 @@ def _run_attempt(
     run_seed = attempt_seed(seed, attempt)
     torch.manual_seed(run_seed)
     schedule = training_schedule([len(row) for row in setup.rows], settings, run_seed)
-    start = init_prompt(setup.lm, setup.verbalizer, setup.template, settings)
-    soft = torch.nn.Parameter(start.to(setup.lm.device))
+    soft = torch.nn.Parameter(setup.start.clone().to(setup.lm.device))
     optimizer = torch.optim.AdamW([soft], lr=setup.learning_rate, weight_decay=settings.weight_decay)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, round(settings.warmup_ratio * len(schedule)), len(schedule)

@@ -51,15 +51,14 @@ class ModelEntry(_Strict):
     # the copy would double or triple the GPUs a model needs). In bf16 the quickstart's verdicts moved
     # (docs/speed.md).
     suite_dtype: Literal["auto", "float32", "same"] = "auto"
-
-    def suite_in_fp32(self, on_cpu: bool) -> bool:
-        """Whether a copy of the model in fp32 reads the suite (unless the model runs in fp32 already)."""
-        return self.suite_dtype == "float32" or (self.suite_dtype == "auto" and on_cpu)
-
     trust_remote_code: bool = False
     gpus: float | None = Field(default=None, ge=0)  # GPUs a unit needs on a cluster; None: from its size
     # spread the model over every visible accelerator (accelerate); the Ray executor sets auto for 2+ GPUs
     device_map: Literal["auto", "balanced", "balanced_low_0", "sequential"] | None = None
+
+    def suite_in_fp32(self, on_cpu: bool) -> bool:
+        """Whether a copy of the model in fp32 reads the suite (unless the model runs in fp32 already)."""
+        return self.suite_dtype == "float32" or (self.suite_dtype == "auto" and on_cpu)
 
 
 class DatasetEntry(_Strict):
