@@ -32,8 +32,11 @@ def test_embedded_model_loads_as_a_plain_llama(embedded):
     assert all(not p.requires_grad for p in lm.model.parameters())
 
 
-def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, tmp_path):
-    lm, verbalizer = embedded
+def test_saved_prompt_loads_in_peft_and_predicts_the_same(tmp_path):
+    # in fp32, where both paths agree to rounding; in bf16 PEFT's full-vocabulary logits are rounded to 1/8 and
+    # a near-tie between two classes of this untrained prompt flipped on one CPU and not on another
+    lm = load_model("smollm2-135m", dtype="float32")
+    verbalizer = build_verbalizer(lm.tokenizer)
     template = PromptTemplate.parse("{text}\nSentiment:")
     train = subsample(load_split("sst5", "train"), 48, 0)
     dev = subsample(load_split("sst5", "validation"), 24, 0)
@@ -57,8 +60,7 @@ def test_saved_prompt_loads_in_peft_and_predicts_the_same(embedded, tmp_path):
             theirs.append(torch.softmax(logits[verbalizer.first_tokens], dim=-1).numpy())
     theirs = np.array(theirs)
     assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).all()
-    # bf16 keeps 8 significant bits: PEFT's full-vocabulary logits near 16 are rounded to 1/8
-    assert np.abs(ours - theirs).max() < 0.05
+    assert np.abs(ours - theirs).max() < 1e-4
 
 
 @pytest.mark.slow
