@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from promptbias.data.training import subsample
 from promptbias.lm.model import LanguageModel, load_model
 from promptbias.lm.scoring import score_texts
 from promptbias.lm.verbalizer import build_verbalizer
@@ -31,7 +30,7 @@ from promptbias.probes.tuning import load_soft_prompt
 from promptbias.study.config import DatasetEntry, ModelEntry, load_study
 from promptbias.study.preflight import TUNE_FILE
 from promptbias.study.stages import tune_stage
-from promptbias.study.unit import DEV_SEED, split_loader
+from promptbias.study.unit import Unit, split_loader, unit_sample
 
 RULES = ("accuracy", "macro_f1")
 
@@ -66,17 +65,20 @@ def seed_row(folder: Path, seed: int, seconds: float | None) -> dict[str, object
     return row
 
 
-def heldout_dev(dataset: DatasetEntry) -> pd.DataFrame:
-    """The dev sentences outside the dev sample that tuning selects on."""
-    dev = split_loader(None)(dataset, "validation")
-    sample = subsample(dev, dataset.dev_size, DEV_SEED)
+def heldout_dev(unit: Unit) -> pd.DataFrame:
+    """The dev sentences outside the dev sample that tuning selects on (the same for every seed)."""
+    splits = split_loader(None)
+    dev = splits(unit.dataset, "validation")
+    sample = unit_sample(splits, unit, "validation")
     rest = dev[~dev["text"].isin(set(sample["text"]))]
     if rest.empty:
-        raise SystemExit(f"--heldout: dev_size {dataset.dev_size} leaves no dev sentence outside the sample")
+        raise SystemExit(
+            f"--heldout: dev_size {unit.dataset.dev_size} leaves no dev sentence outside the sample"
+        )
     return rest
 
 
-def heldout_scores(lm: LanguageModel, folder: Path, rest: pd.DataFrame) -> dict[str, object]:
+def heldout_scores(folder: Path, lm: LanguageModel, rest: pd.DataFrame) -> dict[str, object]:
     saved = load_soft_prompt(folder / PROMPT_DIR)
     verbalizer = build_verbalizer(lm.tokenizer, saved.label_words)
     texts = list(rest["text"])
@@ -125,8 +127,11 @@ def main() -> None:
     print(
         f"{model.name} / {dataset.model_dump(exclude_defaults=True)} / {probe.model_dump(exclude_defaults=True)}"
     )
-    rest = heldout_dev(dataset) if args.heldout else None
-    lm = load_model(model.name, dtype=model.dtype, device=model.device) if args.heldout else None
+    # the scoring model is loaded once here; tune_stage loads its own for each seed it tunes
+    heldout = None
+    if args.heldout:
+        rest = heldout_dev(Unit(model, dataset, probe, args.first_seed))
+        heldout = (load_model(model.name, dtype=model.dtype, device=model.device), rest)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         folder = args.out / f"seed{seed}"
@@ -134,8 +139,8 @@ def main() -> None:
         done = (folder / "MANIFEST.json").exists()
         tune_stage(model, dataset, probe, seed, folder, progress=False)
         rows.append(seed_row(folder, seed, None if done else time.perf_counter() - started))
-        if lm is not None and rest is not None:
-            rows[-1].update(heldout_scores(lm, folder, rest))
+        if heldout is not None:
+            rows[-1].update(heldout_scores(folder, *heldout))
         print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False, header=len(rows) == 1), flush=True)
     table = pd.DataFrame(rows)
     scored = ("accuracy", "f1", "neutral")
