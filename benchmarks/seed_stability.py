@@ -7,7 +7,7 @@ The same recipe on another model (its relative learning rate unchanged): add --m
 changed: --set class_weighted=true, --set dataset.dev_size=500 (repeatable).
 
 Besides the kept prompt's scores, each row shows the dev scores of the prompt each selection rule would keep
-from the same run's log (by_accuracy_*, by_macro_f1_*), so one run compares the rules on dev. With --heldout
+from the same run's log (by_accuracy_*, by_macro_f1_*, by_balanced_*), so one run compares the rules on dev. With --heldout
 (for a dev_size below the dev split) the kept prompt is also scored on the dev sentences outside the dev
 sample (heldout_*): dev data that chose nothing, free of the optimism of a prompt scored where it was kept.
 """
@@ -18,6 +18,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,6 +26,7 @@ from promptbias.lm.model import LanguageModel, load_model
 from promptbias.lm.scoring import score_texts
 from promptbias.lm.verbalizer import build_verbalizer
 from promptbias.metrics.evaluation import classification_summary
+from promptbias.probes.prompt_selection import RULES, kept_check
 from promptbias.probes.soft_prompt import PROMPT_DIR, SoftPromptConfig
 from promptbias.probes.tuning import load_soft_prompt
 from promptbias.study.config import DatasetEntry, ModelEntry, load_study
@@ -32,17 +34,15 @@ from promptbias.study.preflight import TUNE_FILE
 from promptbias.study.stages import tune_stage
 from promptbias.study.unit import Unit, split_loader, unit_sample
 
-RULES = ("accuracy", "macro_f1")
 
-
-def kept_by(log: list[dict[str, object]], rule: str) -> dict[str, object]:
-    """The dev record of the last attempt that selecting by dev ``rule`` keeps (the earliest of ties)."""
+def kept_by(log: list[dict[str, Any]], rule: str, tolerance: float) -> dict[str, Any]:
+    """The dev record of the last attempt that the selection ``rule`` keeps."""
     last = max(int(record.get("attempt", 0)) for record in log)
     checks = [r for r in log if "dev_accuracy" in r and int(r.get("attempt", 0)) == last]
-    return max(checks, key=lambda record: (record[f"dev_{rule}"], -int(record["step"])))
+    return checks[kept_check(checks, rule, tolerance)]
 
 
-def seed_row(folder: Path, seed: int, seconds: float | None) -> dict[str, object]:
+def seed_row(folder: Path, seed: int, seconds: float | None, tolerance: float) -> dict[str, object]:
     tuning = json.loads((folder / TUNE_FILE).read_text(encoding="utf-8")).get("tuning") or {}
     test = json.loads((folder / "evaluation.json").read_text(encoding="utf-8"))["test"]
     log = [json.loads(line) for line in (folder / "train_log.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -59,7 +59,7 @@ def seed_row(folder: Path, seed: int, seconds: float | None) -> dict[str, object
         "minutes": None if seconds is None else round(seconds / 60, 1),
     }
     for rule in RULES:
-        record = kept_by(log, rule)
+        record = kept_by(log, rule, tolerance)
         for key in ("step", "dev_accuracy", "dev_macro_f1", "dev_neutral_share"):
             row[f"by_{rule}_{key.removeprefix('dev_')}"] = record[key]
     return row
@@ -138,7 +138,8 @@ def main() -> None:
         started = time.perf_counter()
         done = (folder / "MANIFEST.json").exists()
         tune_stage(model, dataset, probe, seed, folder, progress=False)
-        rows.append(seed_row(folder, seed, None if done else time.perf_counter() - started))
+        seconds = None if done else time.perf_counter() - started
+        rows.append(seed_row(folder, seed, seconds, probe.select_tolerance))
         if heldout is not None:
             rows[-1].update(heldout_scores(folder, *heldout))
         print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False, header=len(rows) == 1), flush=True)

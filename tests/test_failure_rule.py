@@ -19,6 +19,7 @@ from promptbias.lm.model import load_model
 from promptbias.lm.prompt_format import PromptTemplate
 from promptbias.lm.verbalizer import build_verbalizer
 from promptbias.metrics.run_selection import RunSelection, select_runs
+from promptbias.probes.prompt_selection import kept_check
 from promptbias.probes.soft_prompt import SoftPromptConfig
 from promptbias.probes.tuning import (
     attempt_seed,
@@ -68,6 +69,8 @@ def test_class_weights_give_every_class_the_same_total_weight():
     weights = class_weights(np.array([0, 0, 0, 1, 2, 2]))
     assert torch.allclose(weights, torch.tensor([6 / 9, 6 / 3, 6 / 6]))
     assert torch.allclose(class_weights(np.array([0, 2])), torch.tensor([1.0, 1.0, 1.0]))  # absent class: 1
+    halfway = class_weights(np.array([0, 0, 0, 1, 2, 2]), power=0.5)
+    assert torch.allclose(halfway, torch.tensor([(6 / 9) ** 0.5, 2**0.5, 1.0]))
 
 
 @pytest.mark.parametrize("architecture", ["llama", "gemma3"])
@@ -113,9 +116,11 @@ class Killed(Exception):
     pass
 
 
-def test_a_run_killed_after_a_restart_resumes_to_the_same_log_and_prompt(tiny_models, tmp_path):
+# balanced with a tolerance of 0.99: every check stays a candidate, so the checkpoint holds several prompts
+@pytest.mark.parametrize("selection", [{}, {"select_by": "balanced", "select_tolerance": 0.99}])
+def test_a_run_killed_after_a_restart_resumes_to_the_same_log_and_prompt(tiny_models, tmp_path, selection):
     lm = load_model(str(tiny_models["llama"]), dtype="float32", device="cpu")
-    settings = SoftPromptConfig(**{**FORCED, "max_steps": 6})
+    settings = SoftPromptConfig(**{**FORCED, "max_steps": 6, **selection})
     whole = tune(lm, settings, checkpoint_dir=tmp_path / "whole")
 
     def kill(record):  # in the last attempt, after its step-2 checkpoint and before its step-4 one
@@ -130,6 +135,9 @@ def test_a_run_killed_after_a_restart_resumes_to_the_same_log_and_prompt(tiny_mo
     )  # as logged
     assert resumed.restarts == whole.restarts and resumed.failed == whole.failed
     assert torch.equal(resumed.prompt, whole.prompt)
+    last = [record for record in whole.history if record.get("attempt") == 2 and "dev_accuracy" in record]
+    rule = settings.select_by
+    assert whole.best_step == last[kept_check(last, rule, settings.select_tolerance)]["step"]
 
 
 def write_unit(

@@ -200,11 +200,17 @@ def tune(
     ] = TUNING["learning_rate"],
     batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = TUNING["batch_size"],
     select_by: Annotated[
-        str, typer.Option(help="The dev score that chooses the kept prompt: accuracy or macro_f1.")
+        str, typer.Option(help="The dev score that chooses the kept prompt: accuracy, macro_f1 or balanced.")
     ] = TUNING["select_by"],
+    select_tolerance: Annotated[
+        float, typer.Option(help="balanced: the dev accuracy a higher macro-F1 may cost.")
+    ] = TUNING["select_tolerance"],
     class_weighted: Annotated[
         bool, typer.Option("--class-weighted", help="Weight the loss so that every class counts the same.")
     ] = TUNING["class_weighted"],
+    class_weight_power: Annotated[
+        float, typer.Option(help="With --class-weighted: the weights' power (1 balances, 0.5 half way).")
+    ] = TUNING["class_weight_power"],
     max_restarts: Annotated[
         int, typer.Option(help="Restarts from derived seeds when the early dev check finds no learning.")
     ] = TUNING["max_restarts"],
@@ -260,7 +266,9 @@ def tune(
         learning_rate=learning_rate,
         batch_size=batch_size,
         select_by=select_by,
+        select_tolerance=select_tolerance,
         class_weighted=class_weighted,
+        class_weight_power=class_weight_power,
         max_restarts=max_restarts,
     )
     folder = tune_stage(model_entry, dataset_entry, probe_entry, seed, out)

@@ -53,8 +53,14 @@ class SoftPromptConfig(ProbeConfig):
     # others judge; the rule: more macro-F1 unless it costs over 0.01 accuracy): kept by macro-F1, dev
     # accuracy 0.678 against 0.707; weighted, accuracy on the other dev sentences 0.661 against 0.687 (macro-F1
     # 0.591 against 0.543, neutral answers 14.6% against 2.5%)
-    select_by: Literal["accuracy", "macro_f1"] = "accuracy"
+    # balanced (probes/prompt_selection.py): the best macro-F1 among the checks within select_tolerance of the
+    # run's best dev accuracy
+    select_by: Literal["accuracy", "macro_f1", "balanced"] = "accuracy"
+    select_tolerance: float = Field(default=0.01, ge=0, lt=1)
     class_weighted: bool = False
+    # the class weights raised to this power: 1 gives every class the same total weight, 0.5 goes half way
+    # (on a log scale) from the plain loss
+    class_weight_power: float = Field(default=1.0, gt=0, le=1)
     # the failure rule's early check, a share of the steps: half, because tuning first moves a prompt away
     # from its start (docs/soft_prompt.md): the quickstart's recipe passes it only near mid-run (dev 0.630 at
     # step 0, 0.580 at step 24 of 63, 0.695 at step 48, against the template alone's 0.645; seed 0, bf16)

@@ -3,8 +3,8 @@
 P virtual-token vectors, initialised from the embeddings of a task text or of the label words, are placed
 before the prompt; the class scores are the label words' logits at the last real position; the loss is
 cross-entropy over the three (optionally weighted by class); AdamW with linear warm-up and decay, its
-learning rate a multiple of the RMS of the model's input embeddings; the prompt with the best dev score
-(macro-F1 or accuracy; the untuned prompt included) is kept. The prompt's key/value cache is computed once
+learning rate a multiple of the RMS of the model's input embeddings; the prompt of the dev check that
+``select_by`` chooses (``prompt_selection``; the untuned prompt included) is kept. The prompt's key/value cache is computed once
 per batch and expanded over its rows (``scoring``).
 
 The failure rule, fixed before any run: at the first dev check at or after ``check_at`` of the steps, a run
@@ -42,6 +42,7 @@ from promptbias.lm.verbalizer import Verbalizer
 from promptbias.metrics.evaluation import classification_summary
 from promptbias.probes.few_shot import DEMONSTRATION_SEPARATOR
 from promptbias.probes.kind import SOFT_PROMPT_TEMPLATE
+from promptbias.probes.prompt_selection import kept_check, still_candidates
 
 if TYPE_CHECKING:
     from promptbias.probes.soft_prompt import SoftPromptConfig
@@ -224,13 +225,13 @@ def embedding_rms(lm: LanguageModel) -> float:
         return float(module(ids).float().pow(2).mean().sqrt())
 
 
-def class_weights(labels: np.ndarray) -> torch.Tensor:
-    """Loss weights that give each class present the same total weight: n / (k n_c) over the k classes
-    present (an absent class gets 1, which no sentence uses)."""
+def class_weights(labels: np.ndarray, power: float = 1.0) -> torch.Tensor:
+    """Loss weights that give each class present the same total weight, n / (k n_c) over the k classes
+    present, raised to ``power`` (an absent class gets 1, which no sentence uses)."""
     counts = np.bincount(labels, minlength=3).astype(float)
     present = int((counts > 0).sum())
     weights = np.where(counts > 0, len(labels) / (max(present, 1) * np.maximum(counts, 1)), 1.0)
-    return torch.tensor(weights, dtype=torch.float32)
+    return torch.tensor(weights**power, dtype=torch.float32)
 
 
 @dataclass
@@ -253,13 +254,16 @@ class _Setup:
     def score(self, soft: torch.Tensor | None) -> dict[str, float]:
         return dev_scores(self.lm, self.verbalizer, self.template, self.dev, soft)
 
-    @property
-    def selected_by(self) -> str:
-        """The dev score that chooses the kept prompt."""
-        return "dev_macro_f1" if self.settings.select_by == "macro_f1" else "dev_accuracy"
+    def kept(self, checks: list[_Check]) -> _Check:
+        """The check ``select_by`` keeps."""
+        scores = [check.scores for check in checks]
+        return checks[kept_check(scores, self.settings.select_by, self.settings.select_tolerance)]
 
-    def better(self, scores: dict[str, float], best: dict[str, float]) -> bool:
-        return scores[self.selected_by] > best[self.selected_by]
+    def pruned(self, checks: list[_Check]) -> list[_Check]:
+        """The checks that ``select_by`` may still keep after later ones."""
+        scores = [check.scores for check in checks]
+        rule, tolerance = self.settings.select_by, self.settings.select_tolerance
+        return [checks[index] for index in still_candidates(scores, rule, tolerance)]
 
 
 def tune_soft_prompt(
@@ -293,7 +297,11 @@ def tune_soft_prompt(
         settings,
         written_baseline(lm, verbalizer, template, dev),
         settings.learning_rate * embedding_rms(lm),
-        class_weights(label_values).to(lm.device) if settings.class_weighted else None,
+        (
+            class_weights(label_values, settings.class_weight_power).to(lm.device)
+            if settings.class_weighted
+            else None
+        ),
     )
     saved = _TrainingState.read(checkpoint_dir) if checkpoint_dir else None
     state: _TrainingState | None = None
@@ -303,11 +311,12 @@ def tune_soft_prompt(
         if not restart:
             break
         saved, attempt = None, attempt + 1
-    failed = failure_reason(state.best_dev, setup.baseline)
+    kept = setup.kept(state.candidates)
+    failed = failure_reason(kept.scores, setup.baseline)
     return TuningResult(
-        state.best_prompt.cpu(),
-        state.best_step,
-        _public(state.best_dev),
+        kept.prompt.cpu(),
+        kept.step,
+        _public(kept.scores),
         state.history,
         state.restarts,
         setup.baseline,
@@ -342,7 +351,7 @@ def _run_attempt(
     if isinstance(earlier, tuple):
         state = _TrainingState.restore(earlier, soft, optimizer, scheduler)
     else:
-        state = _TrainingState.start(attempt, soft, setup.score(soft), earlier)
+        state = _TrainingState.start(attempt, _Check(0, setup.score(soft), soft.detach().clone()), earlier)
     check = check_step(len(schedule), settings) if attempt < settings.max_restarts else None
     bar = tqdm(
         total=len(schedule), initial=state.step, desc=_description(attempt), unit="step", disable=not progress
@@ -370,8 +379,7 @@ def _run_attempt(
         if step % settings.eval_every == 0 or step == len(schedule) or step == check:
             dev = setup.score(soft)
             record.update(_public(dev))
-            if setup.better(dev, state.best_dev):
-                state.best_step, state.best_dev, state.best_prompt = step, dev, soft.detach().clone()
+            state.candidates = setup.pruned([*state.candidates, _Check(step, dev, soft.detach().clone())])
             if step == check:
                 reason = failure_reason(dev, setup.baseline)
         state.history.append(record)
@@ -387,7 +395,7 @@ def _run_attempt(
         # the speed is shown, not logged: the log of a resumed run is byte-identical to an uninterrupted one
         speed = tokens / (time.perf_counter() - started)
         bar.set_postfix(
-            loss=f"{loss.item():.3f}", best_dev=f"{_kept(state, setup):.3f}", tok_s=f"{speed:.0f}"
+            loss=f"{loss.item():.3f}", kept_dev=f"{_kept(state, setup):.3f}", tok_s=f"{speed:.0f}"
         )
         bar.update(1)
     bar.close()
@@ -399,32 +407,39 @@ def _description(attempt: int) -> str:
 
 
 def _kept(state: _TrainingState, setup: _Setup) -> float:
-    return state.best_dev[setup.selected_by]
+    """The dev accuracy of the prompt kept so far, for the progress bar."""
+    return setup.kept(state.candidates).scores["dev_accuracy"]
+
+
+@dataclass
+class _Check:
+    """One dev check of the prompt: its step, its dev scores, and the prompt."""
+
+    step: int
+    scores: dict[str, float]
+    prompt: torch.Tensor
 
 
 @dataclass
 class _TrainingState:
-    """Where tuning stands: the attempt and step reached, the best prompt so far, the restarts, and the log."""
+    """Where tuning stands: the attempt and step reached, the checks the selection may still keep, the
+    restarts, and the log."""
 
     attempt: int
     step: int
-    best_prompt: torch.Tensor
-    best_step: int
-    best_dev: dict[str, float]
+    candidates: list[_Check]
     history: list[dict[str, Any]]
     restarts: list[dict[str, Any]]
 
     @classmethod
-    def start(
-        cls, attempt: int, soft: torch.Tensor, scores: dict[str, float], earlier: _TrainingState | None
-    ) -> _TrainingState:
+    def start(cls, attempt: int, untuned: _Check, earlier: _TrainingState | None) -> _TrainingState:
         """An attempt before its first step, the untuned prompt its first candidate, after ``earlier``'s log."""
-        record: dict[str, Any] = {"step": 0, **_public(scores)}
+        record: dict[str, Any] = {"step": 0, **_public(untuned.scores)}
         if attempt:
             record["attempt"] = attempt
         history = [*earlier.history, record] if earlier else [record]
         restarts = list(earlier.restarts) if earlier else []
-        return cls(attempt, 0, soft.detach().clone(), 0, scores, history, restarts)
+        return cls(attempt, 0, [untuned], history, restarts)
 
     def record_restart(self, seed: int, reason: str) -> None:
         """The failure rule restarts the run: the event goes into the log and the list of restarts."""
@@ -439,15 +454,14 @@ class _TrainingState:
         moments = optimizer.state[soft]
         tensors = {
             "soft": soft.detach().cpu().contiguous(),
-            "best_prompt": self.best_prompt.cpu().contiguous(),
+            "candidates": torch.stack([check.prompt.cpu() for check in self.candidates]).contiguous(),
             "exp_avg": moments["exp_avg"].cpu().contiguous(),
             "exp_avg_sq": moments["exp_avg_sq"].cpu().contiguous(),
         }
         info = {
             "attempt": self.attempt,
             "step": self.step,
-            "best_step": self.best_step,
-            "best_dev": self.best_dev,
+            "candidates": [{"step": check.step, "scores": check.scores} for check in self.candidates],
             "adam_step": float(moments["step"]),
             "scheduler": scheduler.state_dict(),
             "history": self.history,
@@ -487,15 +501,12 @@ class _TrainingState:
         # the scheduler's state does not reach the optimizer: the resumed step must run at its own rate
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
             group["lr"] = lr
-        return cls(
-            info["attempt"],
-            info["step"],
-            tensors["best_prompt"].to(soft.device),
-            info["best_step"],
-            info["best_dev"],
-            info["history"],
-            info["restarts"],
-        )
+        prompts = tensors["candidates"].to(soft.device)
+        candidates = [
+            _Check(check["step"], check["scores"], prompt)
+            for check, prompt in zip(info["candidates"], prompts, strict=True)
+        ]
+        return cls(info["attempt"], info["step"], candidates, info["history"], info["restarts"])
 
 
 def save_soft_prompt(
