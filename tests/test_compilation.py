@@ -120,7 +120,7 @@ def test_the_estimate_says_what_compiling_costs_where_it_compiles():
     from promptbias.study.plan import estimate_text, plan_units, resolve_suite
 
     said = f"plus up to about {COMPILE_MINUTES:.0f} min per model to compile"
-    for name, compiles in (("quickstart", False), ("full", True)):  # 8 minutes of work, and about 125
+    for name, compiles in (("quickstart", False), ("full", True)):  # 8 minutes of work, and about 90
         study = load_study(f"builtin:{name}")
         text = estimate_text(study, plan_units(study), len(resolve_suite(study)), 0.35e12)
         assert (said in text) == compiles, text
