@@ -7,9 +7,10 @@ The same recipe on another model (its relative learning rate unchanged): add --m
 changed: --set class_weighted=true, --set dataset.dev_size=500 (repeatable).
 
 Besides the kept prompt's scores, each row shows the dev scores of the prompt each selection rule would keep
-from the same run's log (by_accuracy_*, by_macro_f1_*, by_balanced_*), so one run compares the rules on dev. With --heldout
-(for a dev_size below the dev split) the kept prompt is also scored on the dev sentences outside the dev
-sample (heldout_*): dev data that chose nothing, free of the optimism of a prompt scored where it was kept.
+from the same run's log (by_accuracy_*, by_macro_f1_*, by_balanced_*), so one run compares the rules on dev.
+With --heldout (for a dev_size below the dev split) the kept prompt is also scored on the dev sentences
+outside the dev sample (heldout_*): dev data that chose nothing, free of the optimism of a prompt scored where
+it was kept.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ P virtual-token vectors, initialised from the embeddings of a task text or of th
 before the prompt; the class scores are the label words' logits at the last real position; the loss is
 cross-entropy over the three (optionally weighted by class); AdamW with linear warm-up and decay, its
 learning rate a multiple of the RMS of the model's input embeddings; the prompt of the dev check that
-``select_by`` chooses (``prompt_selection``; the untuned prompt included) is kept. The prompt's key/value cache is computed once
-per batch and expanded over its rows (``scoring``).
+``select_by`` chooses (``prompt_selection``; the untuned prompt included) is kept. The prompt's key/value
+cache is computed once per batch and expanded over its rows (``scoring``).
 
 The failure rule, fixed before any run: at the first dev check at or after ``check_at`` of the steps, a run
 whose dev accuracy is no better than the larger of its written prompt's (the template alone) and the largest
